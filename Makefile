@@ -1,0 +1,62 @@
+# relatorios: the two commands are `make run` and `make test` (see README.md).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+WORKER ?= c
+WORKERS ?= 1
+
+.PHONY: help run test check lint typecheck pytest sysdeps venv worker-c fuzz bench bench-quick db clean
+
+help:
+	@echo "make run    - sobe Redis, API e worker(s) (WORKER=c|python WORKERS=N)"
+	@echo "make test   - instala o necessário e roda lint, tipos e testes"
+	@echo "make bench  - benchmarks (docs/benchmarks.md)"
+
+sysdeps:
+	@bash scripts/install-system-deps.sh
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+venv: $(STAMP)
+
+worker-c: sysdeps
+	$(MAKE) -C app all
+
+db: venv
+	$(BIN)/python popular_banco.py
+
+run: sysdeps venv
+	@$(MAKE) -C app worker || echo "Aviso: worker C não compilou; 'make run' usará o worker Python."
+	WORKER=$(WORKER) WORKERS=$(WORKERS) $(BIN)/relatorios up
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: venv
+	$(BIN)/mypy
+
+pytest: venv worker-c
+	$(BIN)/pytest
+
+check: lint typecheck
+
+test: sysdeps venv worker-c lint typecheck pytest
+
+fuzz: sysdeps
+	$(MAKE) -C app fuzz
+
+bench: sysdeps venv worker-c
+	$(BIN)/python -m bench
+
+bench-quick: sysdeps venv worker-c
+	$(BIN)/python -m bench --quick
+
+clean:
+	$(MAKE) -C app clean
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

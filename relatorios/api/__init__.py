@@ -1,0 +1,1 @@
+"""The HTTP API: validates report requests and enqueues them (FastAPI)."""

@@ -1,0 +1,81 @@
+"""Error responses: validation errors in Portuguese, Redis outages as 503. Only the API edge."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from relatorios.protocol import REPORT_TYPE_RE
+from relatorios.tasks import QueueUnavailable
+
+# Pydantic error type -> Portuguese message; {…} placeholders come from the error's ctx.
+MESSAGES = {
+    "missing": "campo obrigatório ausente",
+    "extra_forbidden": "campo não permitido",
+    "int_type": "deve ser um número inteiro",
+    "int_parsing": "deve ser um número inteiro",
+    "int_from_float": "deve ser um número inteiro",
+    "string_type": "deve ser um texto",
+    "string_too_short": "não pode ser vazio",
+    "string_too_long": "deve ter no máximo {max_length} caracteres",
+    "greater_than_equal": "deve ser maior ou igual a {ge}",
+    "less_than_equal": "deve ser menor ou igual a {le}",
+    "literal_error": "valor inválido; valores válidos: {expected}",
+    "union_tag_invalid": "tipo de relatório desconhecido {tag}; tipos válidos: {expected_tags}",
+    "union_tag_not_found": "campo obrigatório ausente; tipos válidos: GET /tipos-relatorio",
+    "date_parsing": "deve ser uma data no formato AAAA-MM-DD",
+    "date_from_datetime_parsing": "deve ser uma data no formato AAAA-MM-DD",
+    "date_from_datetime_inexact": "deve ser uma data sem horário (AAAA-MM-DD)",
+    "date_type": "deve ser uma data no formato AAAA-MM-DD",
+    "json_invalid": "JSON inválido",
+    "model_attributes_type": "deve ser um objeto JSON",
+    "model_type": "deve ser um objeto JSON",
+    "dict_type": "deve ser um objeto JSON",
+}
+
+
+def translate(error: dict[str, Any]) -> dict[str, Any]:
+    """One pydantic error, with `msg` in Portuguese and the field's path spelled out."""
+    template = MESSAGES.get(error["type"])
+    msg = error["msg"]
+    if template:
+        try:
+            msg = template.format(**error.get("ctx", {})).replace("' or '", "' ou '")
+        except (KeyError, IndexError):
+            msg = template
+    # The union's tag (the report type) is in the path pydantic reports; users wrote no such key.
+    loc = [str(part) for part in error["loc"][1:] if not REPORT_TYPE_RE.match(str(part))]
+    if error["type"] == "union_tag_not_found":
+        loc.append("tipo_relatorio")
+    field = ".".join(loc)
+    return {
+        "loc": list(error["loc"]),
+        "msg": f"{field}: {msg}" if field else msg,
+        "type": error["type"],
+    }
+
+
+async def on_validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    details = [translate(jsonable_encoder(e)) for e in exc.errors()]
+    summary = "; ".join(d["msg"] for d in details)
+    return JSONResponse(
+        status_code=422,
+        content={"detail": details, "mensagem": f"Pedido inválido: {summary}"},
+    )
+
+
+async def on_queue_unavailable(_request: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse(
+        status_code=503,
+        content={"detail": f"Fila indisponível (Redis inacessível): {exc}. Tente novamente."},
+        headers={"Retry-After": "5"},
+    )
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, on_validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(QueueUnavailable, on_queue_unavailable)

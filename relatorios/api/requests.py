@@ -1,0 +1,86 @@
+"""Pydantic request models, built once from the report catalog: one model per report type.
+
+The body of `POST /gerar-relatorio` is a union discriminated by `tipo_relatorio`, so an unknown
+type, a missing, extra or ill-typed parameter is rejected by validation with a message that names
+the problem (and, for the type and the department, the valid choices) before anything is enqueued.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, create_model
+
+from relatorios.catalog import Param, Report
+from relatorios.protocol import MAX_PARAM_TEXT
+
+EXAMPLES = [
+    {
+        "tipo_relatorio": "GASTOS_POR_DEPARTAMENTO",
+        "parametros": {"departamento": "Engenharia de Software"},
+    },
+    {"tipo_relatorio": "PAGAMENTOS_PENDENTES", "parametros": {}},
+]
+
+Text = Annotated[str, StringConstraints(min_length=1, max_length=MAX_PARAM_TEXT)]
+
+
+def department_names(db_path: Path) -> list[str]:
+    """The departments of the database, or [] when it does not exist yet (checked by the worker)."""
+    if not db_path.is_file():
+        return []
+    try:
+        with sqlite3.connect(f"{db_path.resolve().as_uri()}?mode=ro", uri=True) as conn:
+            return [row[0] for row in conn.execute("SELECT nome FROM departamentos ORDER BY nome")]
+    except sqlite3.Error:
+        return []
+
+
+def _field_type(param: Param, departments: list[str]) -> Any:
+    if param.kind == "integer":
+        return Annotated[int, Field(strict=True, ge=param.minimum, le=param.maximum)]
+    if param.kind == "date":
+        return dt.date
+    if param.kind == "department" and departments:
+        return Literal[tuple(departments)]
+    return Text
+
+
+def params_model(report: Report, departments: list[str]) -> type[BaseModel]:
+    fields: dict[str, Any] = {}
+    for param in report.params:
+        default = ... if param.required else param.default
+        fields[param.name] = (
+            _field_type(param, departments),
+            Field(default, description=param.label),
+        )
+    return create_model(
+        f"Parametros_{report.type}",
+        __config__=ConfigDict(extra="forbid"),
+        **fields,
+    )
+
+
+def request_model(report: Report, departments: list[str]) -> type[BaseModel]:
+    params = params_model(report, departments)
+    required = any(p.required for p in report.params)
+    default: Any = ... if required else Field(default_factory=params)
+    return create_model(
+        f"Pedido_{report.type}",
+        __config__=ConfigDict(extra="forbid", title=report.title),
+        __doc__=report.description,
+        tipo_relatorio=(Literal[report.type], ...),  # type: ignore[arg-type]
+        parametros=(params, default),
+    )
+
+
+def request_union(catalog: dict[str, Report], departments: list[str]) -> Any:
+    """The annotated type of the request body: one model per type, tagged by `tipo_relatorio`."""
+    models = tuple(request_model(r, departments) for r in catalog.values())
+    return Annotated[
+        Union[models],  # noqa: UP007 - a runtime tuple of models needs typing.Union
+        Field(discriminator="tipo_relatorio"),
+    ]

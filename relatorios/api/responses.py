@@ -1,0 +1,65 @@
+"""Response models of the API (the OpenAPI schema that clients and schemathesis check)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class Accepted(BaseModel):
+    task_id: str = Field(description="UUID da tarefa")
+    status: str = Field(description="sempre 'na_fila' na criação")
+    tipo_relatorio: str
+    parametros: dict[str, Any]
+    arquivo: str = Field(description="nome do CSV que será gerado em export/")
+    criado_em: str
+    status_url: str
+    download_url: str
+
+
+class TaskStatus(BaseModel):
+    task_id: str
+    status: str = Field(description="na_fila, processando, concluido ou falhou")
+    tipo_relatorio: str
+    parametros: dict[str, Any]
+    arquivo: str
+    linhas: int = Field(description="linhas de dados escritas até agora")
+    bytes: int = Field(description="bytes do CSV escritos até agora")
+    criado_em: str | None
+    iniciado_em: str | None
+    concluido_em: str | None
+    erro: str | None
+    worker: str | None
+    status_url: str
+    download_url: str | None = Field(description="presente quando concluído")
+
+
+class TaskPage(BaseModel):
+    total: int
+    limite: int
+    offset: int
+    tarefas: list[TaskStatus]
+
+
+class ParamInfo(BaseModel):
+    nome: str
+    tipo: str = Field(description="text, integer, date ou department")
+    obrigatorio: bool
+    rotulo: str
+    padrao: str | int | None = None
+    minimo: int | None = None
+    maximo: int | None = None
+    opcoes: list[str] | None = Field(None, description="valores válidos, quando a lista é fechada")
+
+
+class ReportInfo(BaseModel):
+    tipo: str
+    titulo: str
+    descricao: str
+    parametros: list[ParamInfo]
+
+
+class Problem(BaseModel):
+    detail: str
+    status: str | None = None

@@ -1,0 +1,158 @@
+"""The API's routes. Request bodies are validated by the models of requests.py."""
+
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from fastapi import APIRouter, Body, HTTPException, Query, Request, Response
+from fastapi.responses import FileResponse
+
+from relatorios.api.requests import EXAMPLES
+from relatorios.api.responses import (
+    Accepted,
+    ParamInfo,
+    Problem,
+    ReportInfo,
+    TaskPage,
+    TaskStatus,
+)
+from relatorios.catalog import Report
+from relatorios.protocol import Status
+from relatorios.settings import Settings
+from relatorios.tasks import Task, TaskStore
+
+UNAVAILABLE: dict[int | str, dict[str, Any]] = {
+    503: {"model": Problem, "description": "Redis inacessível: nada foi enfileirado"}
+}
+StatusName = Literal["na_fila", "processando", "concluido", "falhou"]
+
+
+def status_view(request: Request, task: Task) -> TaskStatus:
+    data = task.as_dict()
+    done = task.status == Status.DONE
+    return TaskStatus(
+        **data,
+        status_url=str(request.url_for("task_status", task_id=task.task_id)),
+        download_url=str(request.url_for("download", task_id=task.task_id)) if done else None,
+    )
+
+
+def build_router(
+    catalog: dict[str, Report], departments: list[str], body_type: Any, settings: Settings
+) -> APIRouter:
+    router = APIRouter()
+    infos = [report_info(r, departments) for r in catalog.values()]
+
+    def store(request: Request) -> TaskStore:
+        return request.app.state.store  # type: ignore[no-any-return]
+
+    @router.post(
+        "/gerar-relatorio",
+        status_code=202,
+        response_model=Accepted,
+        responses=UNAVAILABLE,
+        summary="Pede um relatório (assíncrono)",
+    )
+    async def gerar_relatorio(
+        request: Request,
+        response: Response,
+        pedido: Annotated[body_type, Body(examples=EXAMPLES)],
+    ) -> Accepted:
+        params = pedido.parametros.model_dump(mode="json")
+        task = await store(request).enqueue(pedido.tipo_relatorio, params)
+        view = status_view(request, task)
+        response.headers["Location"] = view.status_url
+        return Accepted(
+            task_id=task.task_id,
+            status=task.status,
+            tipo_relatorio=pedido.tipo_relatorio,
+            parametros=params,
+            arquivo=view.arquivo,
+            criado_em=view.criado_em or "",
+            status_url=view.status_url,
+            download_url=str(request.url_for("download", task_id=task.task_id)),
+        )
+
+    @router.get("/tipos-relatorio", response_model=list[ReportInfo], summary="Catálogo")
+    async def tipos_relatorio() -> list[ReportInfo]:
+        return infos
+
+    @router.get(
+        "/relatorios",
+        response_model=TaskPage,
+        responses=UNAVAILABLE,
+        summary="Lista tarefas, mais novas primeiro",
+    )
+    async def listar(
+        request: Request,
+        status: StatusName | None = None,
+        tipo: Annotated[str | None, Query(max_length=64)] = None,
+        limite: Annotated[int, Query(ge=1, le=100)] = 20,
+        offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    ) -> TaskPage:
+        tasks, total = await store(request).list(status, tipo, limite, offset)
+        views = [status_view(request, t) for t in tasks]
+        return TaskPage(total=total, limite=limite, offset=offset, tarefas=views)
+
+    @router.get(
+        "/relatorios/{task_id}",
+        name="task_status",
+        response_model=TaskStatus,
+        responses={404: {"model": Problem}, **UNAVAILABLE},
+        summary="Status de uma tarefa",
+    )
+    async def status(request: Request, task_id: UUID) -> TaskStatus:
+        return status_view(request, await _existing(store(request), task_id))
+
+    @router.get(
+        "/relatorios/{task_id}/download",
+        name="download",
+        response_class=FileResponse,
+        responses={
+            200: {"content": {"text/csv": {}}, "description": "o CSV"},
+            404: {"model": Problem},
+            409: {"model": Problem, "description": "ainda não concluído"},
+            **UNAVAILABLE,
+        },
+        summary="Baixa o CSV de uma tarefa concluída",
+    )
+    async def download(request: Request, task_id: UUID) -> FileResponse:
+        task = await _existing(store(request), task_id)
+        if task.status != Status.DONE:
+            raise HTTPException(
+                409,
+                detail=f"relatório ainda não concluído (status: {task.status})",
+                headers={"X-Status": task.status},
+            )
+        name = task.fields.get("arquivo", "")
+        path = settings.export_dir / name
+        if not name or not path.is_file():
+            raise HTTPException(404, detail=f"arquivo não encontrado em export/: {name}")
+        return FileResponse(path, media_type="text/csv; charset=utf-8", filename=name)
+
+    return router
+
+
+async def _existing(store: TaskStore, task_id: UUID) -> Task:
+    task = await store.get(str(task_id))
+    if task is None:
+        raise HTTPException(404, detail=f"tarefa não encontrada: {task_id}")
+    return task
+
+
+def report_info(report: Report, departments: list[str]) -> ReportInfo:
+    params = [
+        ParamInfo(
+            nome=p.name,
+            tipo=p.kind,
+            obrigatorio=p.required,
+            rotulo=p.label,
+            padrao=p.default,
+            minimo=p.minimum,
+            maximo=p.maximum,
+            opcoes=departments if p.kind == "department" and departments else None,
+        )
+        for p in report.params
+    ]
+    return ReportInfo(
+        tipo=report.type, titulo=report.title, descricao=report.description, parametros=params
+    )

@@ -1,0 +1,127 @@
+"""The report catalog: one `<TYPE>.sql` file per report type in one folder read by every worker.
+
+A report file opens with `-- @key value` header lines that only the API reads (SQLite ignores
+comments, so the C worker runs the same file unchanged):
+
+    -- @title Gastos por departamento
+    -- @description Todas as transações não canceladas ...
+    -- @param departamento department required "Departamento (ex.: Engenharia de Software)"
+    -- @param limite integer default=100 min=1 max=5000 "Quantos funcionários listar"
+
+Parameter kinds: `text`, `integer`, `date` (YYYY-MM-DD) and `department` (text that must be the
+name of a department of the database). Every `:name` in the SQL must have a `@param` line.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+from relatorios.protocol import PARAM_NAME_RE, REPORT_TYPE_RE
+
+KINDS = ("text", "integer", "date", "department")
+_SQL_PARAM_RE = re.compile(r":([a-z][a-z0-9_]*)")
+
+
+class CatalogError(Exception):
+    """The catalog folder or one of its files is malformed (a deployment bug, not a user error)."""
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    kind: str
+    label: str
+    required: bool = True
+    default: str | int | None = None
+    minimum: int | None = None
+    maximum: int | None = None
+
+
+@dataclass(frozen=True)
+class Report:
+    type: str
+    title: str
+    description: str
+    params: tuple[Param, ...]
+    sql: str
+
+
+def load_catalog(folder: Path) -> dict[str, Report]:
+    """Read every `*.sql` of `folder`, sorted by type. Raises CatalogError on a malformed file."""
+    if not folder.is_dir():
+        raise CatalogError(f"report catalog folder not found: {folder}")
+    reports = [load_report(path) for path in sorted(folder.glob("*.sql"))]
+    if not reports:
+        raise CatalogError(f"report catalog folder has no .sql file: {folder}")
+    return {r.type: r for r in reports}
+
+
+def load_report(path: Path) -> Report:
+    report_type = path.stem
+    if not REPORT_TYPE_RE.match(report_type):
+        raise CatalogError(f"{path.name}: file name must be the report type in UPPER_SNAKE_CASE")
+    sql = path.read_text(encoding="utf-8")
+    meta: dict[str, str] = {}
+    params: list[Param] = []
+    for line in sql.splitlines():
+        match = re.match(r"--\s*@(\w+)\s+(.*)$", line.strip())
+        if not match:
+            continue
+        key, value = match.groups()
+        if key == "param":
+            params.append(_parse_param(path.name, value))
+        else:
+            meta[key] = value.strip()
+    _check_params_match_sql(path.name, sql, params)
+    if not sqlite3.complete_statement(sql):
+        raise CatalogError(f"{path.name}: SQL is not one complete statement")
+    return Report(
+        type=report_type,
+        title=meta.get("title", report_type),
+        description=meta.get("description", ""),
+        params=tuple(params),
+        sql=sql,
+    )
+
+
+def _parse_param(file: str, spec: str) -> Param:
+    words = shlex.split(spec)
+    if len(words) < 2 or not PARAM_NAME_RE.match(words[0]) or words[1] not in KINDS:
+        raise CatalogError(f'{file}: bad @param line {spec!r} (name kind [options] "label")')
+    name, kind, *rest = words
+    options: dict[str, str] = {}
+    label = name
+    for word in rest:
+        if word in ("required", "optional"):
+            options[word] = "1"
+        elif "=" in word:
+            key, _, value = word.partition("=")
+            options[key] = value
+        else:
+            label = word
+    default: str | int | None = options.get("default")
+    if default is not None and kind == "integer":
+        default = int(default)
+    return Param(
+        name=name,
+        kind=kind,
+        label=label,
+        required=default is None and "optional" not in options,
+        default=default,
+        minimum=int(options["min"]) if "min" in options else None,
+        maximum=int(options["max"]) if "max" in options else None,
+    )
+
+
+def _check_params_match_sql(file: str, sql: str, params: list[Param]) -> None:
+    body = "\n".join(line for line in sql.splitlines() if not line.lstrip().startswith("--"))
+    in_sql = set(_SQL_PARAM_RE.findall(body))
+    declared = {p.name for p in params}
+    if in_sql != declared:
+        raise CatalogError(
+            f"{file}: SQL parameters {sorted(in_sql)} differ from @param lines {sorted(declared)}"
+        )

@@ -1,0 +1,37 @@
+"""One settings object per process, read from the environment and validated at start-up."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from relatorios.protocol import DEFAULT_QUEUE, PROGRESS_EVERY_ROWS
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """Environment variables, by the same names for every process (see docs/protocol.md)."""
+
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", frozen=True)
+
+    redis_url: str = Field(
+        "redis://localhost:6379/0", description="Redis server (make run starts a private one)"
+    )
+    db_path: Path = Field(Path("data/empresa.db"), description="SQLite database")
+    export_dir: Path = Field(Path("export"), description="where CSV files are written")
+    queue_name: str = Field(DEFAULT_QUEUE, pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    catalog_dir: Path = Field(REPO_ROOT / "catalog", description="report SQL files")
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    log_format: Literal["text", "json"] = "text"
+    progress_every: int = Field(PROGRESS_EVERY_ROWS, ge=1)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,136 @@
+"""`relatorios up` (what `make run` calls): the whole system in one terminal.
+
+Starts a private Redis when REDIS_URL is unset, generates the database when it is missing, runs
+the API and N workers, restarts a worker that dies (as Docker's restart policy would), and on
+Ctrl-C or SIGTERM stops everything, workers first so they can finish their current task.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+
+from relatorios import redis_server
+from relatorios.settings import REPO_ROOT, Settings, get_settings
+
+C_WORKER = REPO_ROOT / "app" / "build" / "worker"
+STATE_DIR = REPO_ROOT / "var"
+RESTART_DELAY_S = 1.0
+
+
+@dataclass
+class Child:
+    name: str
+    cmd: list[str]
+    proc: subprocess.Popen[bytes] | None = None
+    restarts: int = 0
+    started: float = field(default=0.0)
+
+    def start(self, env: dict[str, str]) -> None:
+        self.proc = subprocess.Popen(self.cmd, env=env)
+        self.started = time.monotonic()
+
+
+def worker_command(kind: str) -> list[str]:
+    if kind == "c":
+        return [str(C_WORKER)]
+    return [sys.executable, "-m", "relatorios.worker"]
+
+
+def pick_worker_kind(requested: str) -> str:
+    if requested == "c" and not C_WORKER.is_file():
+        print(
+            f"Worker C não compilado ({C_WORKER}); usando o worker Python (make worker-c)"
+        )
+        return "python"
+    return requested
+
+
+class Supervisor:
+    def __init__(self, settings: Settings, workers: int, kind: str) -> None:
+        self.settings = settings
+        self.env = dict(os.environ)
+        self.stopping = False
+        api = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "relatorios.api.app:app",
+            "--host",
+            settings.host,
+            "--port",
+            str(settings.port),
+        ]
+        self.api = Child("api", api)
+        command = worker_command(pick_worker_kind(kind))
+        self.workers = [Child(f"worker-{i + 1}", command) for i in range(workers)]
+        self.redis: subprocess.Popen[bytes] | None = None
+
+    def stop(self, _signum: int, _frame: FrameType | None) -> None:
+        self.stopping = True
+
+    def run(self) -> int:
+        if "REDIS_URL" not in os.environ:
+            self.redis, url = redis_server.start(STATE_DIR / "redis")
+            self.env["REDIS_URL"] = url
+            print(f"Redis privado em {url} (persistência em {STATE_DIR / 'redis'})")
+        ensure_database(self.settings.db_path)
+        self.settings.export_dir.mkdir(parents=True, exist_ok=True)
+        for child in [*self.workers, self.api]:
+            child.start(self.env)
+        host = "localhost" if self.settings.host in ("127.0.0.1", "0.0.0.0") else self.settings.host
+        print(f"\nPronto: abra http://{host}:{self.settings.port}/docs  (Ctrl-C para parar)\n")
+        try:
+            self.watch()
+        finally:
+            self.shutdown()
+        return 0
+
+    def watch(self) -> None:
+        while not self.stopping:
+            time.sleep(0.5)
+            for child in [*self.workers, self.api]:
+                if child.proc is not None and child.proc.poll() is not None and not self.stopping:
+                    print(f"{child.name} saiu (código {child.proc.returncode}); reiniciando...")
+                    child.restarts += 1
+                    time.sleep(RESTART_DELAY_S)
+                    child.start(self.env)
+
+    def shutdown(self) -> None:
+        print("\nParando: workers terminam a tarefa atual...")
+        for child in [*self.workers, self.api]:
+            if child.proc and child.proc.poll() is None:
+                child.proc.send_signal(signal.SIGTERM)
+        for child in [*self.workers, self.api]:
+            if child.proc:
+                try:
+                    child.proc.wait(60)
+                except subprocess.TimeoutExpired:
+                    child.proc.kill()
+        if self.redis:
+            self.redis.terminate()
+            self.redis.wait(10)
+        print("Tudo parado.")
+
+
+def ensure_database(path: Path) -> None:
+    if path.is_file():
+        return
+    from relatorios.dbgen import generate
+
+    print(f"Banco {path} não encontrado: gerando (uma vez)...")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    generate(path)
+
+
+def up(workers: int = 1, kind: str = "c") -> int:
+    supervisor = Supervisor(get_settings(), workers, kind)
+    signal.signal(signal.SIGTERM, supervisor.stop)
+    signal.signal(signal.SIGINT, supervisor.stop)
+    return supervisor.run()

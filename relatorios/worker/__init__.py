@@ -1,0 +1,1 @@
+"""The Python worker: pops report tasks from Redis and streams their CSV (docs/protocol.md)."""

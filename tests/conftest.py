@@ -1,0 +1,165 @@
+"""Shared fixtures: a real redis-server, a real generated SQLite database, real worker processes."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import redis
+
+REPO = Path(__file__).resolve().parent.parent
+C_WORKER = REPO / "app" / "build" / "worker"
+C_WORKER_ASAN = REPO / "app" / "build" / "worker-asan"
+WORKER_KINDS = ("python", "c")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until(
+    predicate: Callable[[], object], timeout: float = 30, what: str = "condition"
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A private redis-server for the whole session (no persistence: tests make their own data)."""
+    server = shutil.which("redis-server")
+    assert server, "redis-server not found: run `make test`, which installs it"
+    port = free_port()
+    folder = tmp_path_factory.mktemp("redis")
+    proc = subprocess.Popen(
+        [
+            server,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(folder),
+        ],
+        stdout=subprocess.DEVNULL,
+    )
+    client = redis.Redis(port=port)
+    wait_until(lambda: _pings(client), 10, "redis-server to start")
+    yield f"redis://127.0.0.1:{port}/0"
+    proc.terminate()
+    proc.wait(10)
+
+
+def _pings(client: redis.Redis) -> bool:
+    try:
+        return bool(client.ping())
+    except redis.ConnectionError:
+        return False
+
+
+@pytest.fixture
+def redis_client(redis_url: str) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def queue_name() -> str:
+    """A queue (and key prefix) of its own for each test, so tests never see each other's tasks."""
+    return f"teste_{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture(scope="session")
+def sample_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small database made by the real generator (same code as `python popular_banco.py`)."""
+    from relatorios.dbgen import generate
+
+    path = tmp_path_factory.mktemp("db") / "empresa.db"
+    generate(path, employees=300, transactions=30_000, seed=7, progress=False)
+    return path
+
+
+@pytest.fixture(scope="session")
+def c_worker_bins() -> dict[str, Path]:
+    """Build the C worker (release and ASan+UBSan builds) once per session."""
+    subprocess.run(["make", "-C", str(REPO / "app"), "all"], check=True)
+    return {"c": C_WORKER, "c-asan": C_WORKER_ASAN}
+
+
+@dataclass
+class WorkerEnv:
+    redis_url: str
+    queue: str
+    db_path: Path
+    export_dir: Path
+    catalog_dir: Path = REPO / "catalog"
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def environ(self) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(
+            REDIS_URL=self.redis_url,
+            QUEUE_NAME=self.queue,
+            DB_PATH=str(self.db_path),
+            EXPORT_DIR=str(self.export_dir),
+            CATALOG_DIR=str(self.catalog_dir),
+            PYTHONUNBUFFERED="1",
+            **self.extra,
+        )
+        return env
+
+
+@pytest.fixture
+def worker_env(redis_url: str, queue_name: str, sample_db: Path, tmp_path: Path) -> WorkerEnv:
+    export = tmp_path / "export"
+    export.mkdir()
+    return WorkerEnv(redis_url, queue_name, sample_db, export)
+
+
+@pytest.fixture
+def start_worker(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
+    """Start a real worker process: start_worker("python" | "c" | "c-asan", env)."""
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def start(kind: str, env: WorkerEnv) -> subprocess.Popen[bytes]:
+        if kind == "python":
+            cmd = [sys.executable, "-m", "relatorios.worker"]
+        else:
+            cmd = [str(request.getfixturevalue("c_worker_bins")[kind])]
+        log = open(tmp_path / f"worker-{kind}-{len(procs)}.log", "wb")  # noqa: SIM115
+        proc = subprocess.Popen(cmd, env=env.environ(), stdout=log, stderr=subprocess.STDOUT)
+        procs.append(proc)
+        return proc
+
+    yield start
+    for proc in procs:
+        if proc.poll() is None:
+            proc.terminate()
+    for proc in procs:
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
