@@ -163,3 +163,40 @@ def start_worker(
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@dataclass
+class ApiProcess:
+    url: str
+    proc: subprocess.Popen[bytes]
+
+
+@pytest.fixture
+def start_api(tmp_path: Path) -> Iterator[Callable[[WorkerEnv], ApiProcess]]:
+    """Start the real API (uvicorn in its own process) on a free port: start_api(env)."""
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def start(env: WorkerEnv) -> ApiProcess:
+        port = free_port()
+        log = open(tmp_path / f"api-{port}.log", "wb")  # noqa: SIM115
+        cmd = [sys.executable, "-m", "uvicorn", "relatorios.api.app:app", "--port", str(port)]
+        proc = subprocess.Popen(cmd, env=env.environ(), stdout=log, stderr=subprocess.STDOUT)
+        procs.append(proc)
+        url = f"http://127.0.0.1:{port}"
+        wait_until(lambda: _answers(url) or proc.poll() is not None, 30, "the API to start")
+        assert proc.poll() is None, (tmp_path / f"api-{port}.log").read_text()
+        return ApiProcess(url, proc)
+
+    yield start
+    for proc in procs:
+        proc.terminate()
+        proc.wait(10)
+
+
+def _answers(url: str) -> bool:
+    import httpx
+
+    try:
+        return httpx.get(f"{url}/tipos-relatorio", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False

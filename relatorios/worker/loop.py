@@ -34,6 +34,10 @@ log = logging.getLogger("relatorios.worker")
 MAX_BACKOFF_S = 5.0
 
 
+class Shutdown(Exception):
+    """Raised by the signal handler to leave a blocking pop at once."""
+
+
 class Worker:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -44,13 +48,16 @@ class Worker:
         # Its read timeout must outlast the blocking pop, or every idle BRPOP looks like an outage.
         self.queue = redis.Redis.from_url(settings.redis_url, socket_timeout=POP_TIMEOUT_S + 10)
         self.stopping = False
+        self.popping = False
         self.current: str | None = None
         self.started_at = now_iso()
         self._last_beat = 0.0
 
     def stop(self, signum: int, _frame: FrameType | None) -> None:
-        """SIGTERM/SIGINT: finish the current task, then leave."""
+        """SIGTERM/SIGINT: finish the current task, then leave; if idle, leave now."""
         self.stopping = True
+        if self.popping:
+            raise Shutdown
 
     def run(self) -> None:
         log.info("Aguardando por tarefas na fila '%s' (Comando BRPOP)...", self.keys.queue)
@@ -58,8 +65,10 @@ class Worker:
         while not self.stopping:
             try:
                 self.heartbeat(force=True)
-                popped = self.queue.brpop([self.keys.queue], timeout=POP_TIMEOUT_S)
+                popped = self.pop()
                 backoff = 0.5
+            except Shutdown:
+                break
             except redis.RedisError as exc:
                 log.warning(
                     "Conexão com o Redis perdida (%s); nova tentativa em %.1fs", exc, backoff
@@ -72,6 +81,15 @@ class Worker:
                 self.handle(raw if isinstance(raw, bytes) else raw.encode())
                 log.info("Aguardando por tarefas na fila '%s' (Comando BRPOP)...", self.keys.queue)
         self.redis.delete(self.keys.worker(self.id))
+
+    def pop(self) -> tuple[bytes, bytes] | None:
+        self.popping = True
+        try:
+            if self.stopping:
+                raise Shutdown
+            return self.queue.brpop([self.keys.queue], timeout=POP_TIMEOUT_S)  # type: ignore[return-value]
+        finally:
+            self.popping = False
 
     def heartbeat(self, force: bool = False) -> None:
         if not force and time.monotonic() - self._last_beat < HEARTBEAT_EVERY_S:

@@ -1,0 +1,171 @@
+"""The API in-process against a real Redis: validation, acceptance, status, download, outages."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from fastapi.testclient import TestClient
+
+from relatorios.api.app import create_app
+from relatorios.protocol import FILE_NAME_RE, Keys, parse_message
+from relatorios.settings import Settings
+
+SPEC_EXAMPLE_1 = {
+    "tipo_relatorio": "GASTOS_POR_DEPARTAMENTO",
+    "parametros": {"departamento": "Engenharia de Software"},
+}
+SPEC_EXAMPLE_2 = {"tipo_relatorio": "PAGAMENTOS_PENDENTES", "parametros": {}}
+
+
+def settings_for(redis_url: str, queue: str, db: Path, export: Path) -> Settings:
+    return Settings(redis_url=redis_url, queue_name=queue, db_path=db, export_dir=export)
+
+
+@pytest.fixture
+def api(redis_url: str, queue_name: str, sample_db: Path, tmp_path: Path) -> Iterator[TestClient]:
+    app = create_app(settings_for(redis_url, queue_name, sample_db, tmp_path))
+    with TestClient(app) as client:
+        yield client
+
+
+def queued(client: redis.Redis, queue: str) -> list[str]:
+    return [str(m) for m in client.lrange(queue, 0, -1)]
+
+
+@pytest.mark.parametrize("body", [SPEC_EXAMPLE_1, SPEC_EXAMPLE_2])
+def test_the_specification_examples_are_accepted_and_queued(
+    api: TestClient, redis_client: redis.Redis, queue_name: str, body: dict[str, object]
+) -> None:
+    response = api.post("/gerar-relatorio", json=body)
+    assert response.status_code == 202
+    data = response.json()
+    assert data["status"] == "na_fila"
+    assert FILE_NAME_RE.match(data["arquivo"])
+    assert data["arquivo"].startswith(f"relatorio_{body['tipo_relatorio']}_")
+    assert response.headers["location"].endswith(f"/relatorios/{data['task_id']}")
+    [raw] = queued(redis_client, queue_name)
+    message = parse_message(raw)
+    assert (message.task_id, message.report_type) == (data["task_id"], body["tipo_relatorio"])
+    assert message.params == body["parametros"]
+    status = api.get(f"/relatorios/{data['task_id']}").json()
+    assert status["status"] == "na_fila" and status["linhas"] == 0
+
+
+def test_defaults_are_filled_in_before_queueing(
+    api: TestClient, redis_client: redis.Redis, queue_name: str
+) -> None:
+    body = {"tipo_relatorio": "MAIORES_GASTADORES", "parametros": {"ano": 2025}}
+    assert api.post("/gerar-relatorio", json=body).status_code == 202
+    [raw] = queued(redis_client, queue_name)
+    assert json.loads(raw)["parametros"] == {"ano": 2025, "limite": 100}
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ({"tipo_relatorio": "NAO_EXISTE", "parametros": {}}, "PAGAMENTOS_PENDENTES"),
+        ({"parametros": {}}, "tipo_relatorio: campo obrigatório ausente"),
+        (
+            {"tipo_relatorio": "GASTOS_POR_DEPARTAMENTO", "parametros": {}},
+            "parametros.departamento: campo obrigatório ausente",
+        ),
+        (
+            {"tipo_relatorio": "GASTOS_POR_DEPARTAMENTO", "parametros": {"departamento": "Xyz"}},
+            "Engenharia de Software",
+        ),
+        (
+            {"tipo_relatorio": "PAGAMENTOS_PENDENTES", "parametros": {"x": 1}},
+            "parametros.x: campo não permitido",
+        ),
+        (
+            {"tipo_relatorio": "MAIORES_GASTADORES", "parametros": {"ano": "2025"}},
+            "parametros.ano: deve ser um número inteiro",
+        ),
+        (
+            {"tipo_relatorio": "MAIORES_GASTADORES", "parametros": {"ano": 2025, "limite": 0}},
+            "parametros.limite: deve ser maior ou igual a 1",
+        ),
+        (
+            {
+                "tipo_relatorio": "TRANSACOES_POR_PERIODO",
+                "parametros": {"data_inicio": "2025-02-30", "data_fim": "2025-03-01"},
+            },
+            "parametros.data_inicio: deve ser uma data",
+        ),
+        (
+            {"tipo_relatorio": "PAGAMENTOS_PENDENTES", "parametros": {}, "extra": 1},
+            "extra: campo não permitido",
+        ),
+    ],
+)
+def test_bad_requests_get_422_naming_the_problem_and_nothing_is_queued(
+    api: TestClient,
+    redis_client: redis.Redis,
+    queue_name: str,
+    body: dict[str, object],
+    expected: str,
+) -> None:
+    response = api.post("/gerar-relatorio", json=body)
+    assert response.status_code == 422
+    assert expected in response.json()["mensagem"]
+    assert queued(redis_client, queue_name) == []
+    assert redis_client.zcard(Keys(queue_name).tasks) == 0
+
+
+def test_a_body_that_is_not_json_gets_422(api: TestClient) -> None:
+    response = api.post(
+        "/gerar-relatorio", content=b"{nope", headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 422
+    assert "JSON inválido" in response.json()["mensagem"]
+
+
+def test_the_catalog_lists_types_parameters_and_department_choices(api: TestClient) -> None:
+    catalog = {r["tipo"]: r for r in api.get("/tipos-relatorio").json()}
+    assert {"GASTOS_POR_DEPARTAMENTO", "PAGAMENTOS_PENDENTES"} <= set(catalog)
+    assert len(catalog) >= 5
+    [param] = catalog["GASTOS_POR_DEPARTAMENTO"]["parametros"]
+    assert param["nome"] == "departamento" and param["obrigatorio"] is True
+    assert "Engenharia de Software" in param["opcoes"]
+    assert all(r["descricao"] for r in catalog.values())
+
+
+def test_unknown_task_is_404_and_bad_id_is_422(api: TestClient) -> None:
+    missing = "00000000-0000-4000-8000-000000000000"
+    assert api.get(f"/relatorios/{missing}").status_code == 404
+    assert api.get(f"/relatorios/{missing}/download").status_code == 404
+    assert api.get("/relatorios/not-a-uuid").status_code == 422
+
+
+def test_download_before_completion_is_409_with_the_status(api: TestClient) -> None:
+    task_id = api.post("/gerar-relatorio", json=SPEC_EXAMPLE_2).json()["task_id"]
+    response = api.get(f"/relatorios/{task_id}/download")
+    assert response.status_code == 409
+    assert "na_fila" in response.json()["detail"]
+
+
+def test_listing_is_newest_first_and_filters(api: TestClient) -> None:
+    first = api.post("/gerar-relatorio", json=SPEC_EXAMPLE_1).json()["task_id"]
+    second = api.post("/gerar-relatorio", json=SPEC_EXAMPLE_2).json()["task_id"]
+    page = api.get("/relatorios").json()
+    assert [t["task_id"] for t in page["tarefas"]] == [second, first]
+    only = api.get("/relatorios", params={"tipo": "GASTOS_POR_DEPARTAMENTO"}).json()
+    assert [t["task_id"] for t in only["tarefas"]] == [first]
+    assert api.get("/relatorios", params={"status": "concluido"}).json()["total"] == 0
+
+
+def test_redis_down_gives_503_not_500(queue_name: str, sample_db: Path, tmp_path: Path) -> None:
+    from tests.conftest import free_port
+
+    dead = f"redis://127.0.0.1:{free_port()}/0"
+    app = create_app(settings_for(dead, queue_name, sample_db, tmp_path))
+    with TestClient(app) as client:
+        response = client.post("/gerar-relatorio", json=SPEC_EXAMPLE_2)
+        assert response.status_code == 503
+        assert "Redis" in response.json()["detail"]
+        assert response.headers["retry-after"]
+        assert client.get("/relatorios").status_code == 503

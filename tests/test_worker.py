@@ -1,0 +1,147 @@
+"""Worker behaviour that a producer or operator notices, the same for every worker (Python, C).
+
+Messages are pushed straight onto the queue, as any producer following docs/protocol.md may do.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import redis
+
+from relatorios.protocol import Keys, Message, Stat, file_name, new_task_id
+from tests.conftest import WORKER_KINDS, WorkerEnv, wait_until
+
+StartWorker = Callable[[str, WorkerEnv], subprocess.Popen[bytes]]
+SLOW_SQL = """-- @title Lento
+WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000000)
+SELECT i AS numero FROM n;
+"""
+
+
+def push(client: redis.Redis, queue: str, report: str, params: dict[str, object]) -> Message:
+    task_id = new_task_id()
+    message = Message(task_id, report, params, file_name(report, task_id))  # type: ignore[arg-type]
+    client.lpush(queue, message.to_json())
+    return message
+
+
+def wait_final(client: redis.Redis, env: WorkerEnv, task_id: str) -> dict[str, str]:
+    key = Keys(env.queue).task(task_id)
+    wait_until(lambda: client.hget(key, "status") in ("concluido", "falhou"), 60, f"task {task_id}")
+    return client.hgetall(key)  # type: ignore[return-value]
+
+
+@pytest.mark.parametrize("kind", WORKER_KINDS)
+def test_poison_messages_are_reported_and_the_worker_keeps_serving(
+    kind: str, worker_env: WorkerEnv, start_worker: StartWorker, redis_client: redis.Redis
+) -> None:
+    worker = start_worker(kind, worker_env)
+    keys = Keys(worker_env.queue)
+    with_id = new_task_id()
+    poison = [
+        "not json at all",
+        "[]",
+        json.dumps({"versao": 1}),
+        json.dumps({"versao": 1, "task_id": with_id, "tipo_relatorio": "X", "arquivo": "../x"}),
+    ]
+    for raw in poison:
+        redis_client.lpush(worker_env.queue, raw)
+    unknown = push(redis_client, worker_env.queue, "NAO_EXISTE", {})
+    missing = push(redis_client, worker_env.queue, "GASTOS_POR_DEPARTAMENTO", {})
+    extra = push(redis_client, worker_env.queue, "PAGAMENTOS_PENDENTES", {"x": 1})
+    good = push(redis_client, worker_env.queue, "PAGAMENTOS_PENDENTES", {})
+
+    assert wait_final(redis_client, worker_env, good.task_id)["status"] == "concluido"
+    assert "arquivo" in wait_final(redis_client, worker_env, with_id)["erro"]
+    assert "desconhecido" in wait_final(redis_client, worker_env, unknown.task_id)["erro"]
+    failed = wait_final(redis_client, worker_env, missing.task_id)
+    assert failed["erro"] == "parâmetro ausente: departamento"
+    assert (
+        wait_final(redis_client, worker_env, extra.task_id)["erro"] == "parâmetro desconhecido: x"
+    )
+    assert worker.poll() is None, "the worker died"
+    assert int(redis_client.hget(keys.stats, Stat.INVALID) or 0) == len(poison)
+    assert not list(worker_env.export_dir.glob("*.part"))
+    assert not list(worker_env.export_dir.parent.glob("*.csv")), "nothing written outside export/"
+
+
+@pytest.mark.parametrize("kind", WORKER_KINDS)
+def test_a_missing_database_fails_the_task_not_the_worker(
+    kind: str, worker_env: WorkerEnv, start_worker: StartWorker, redis_client: redis.Redis
+) -> None:
+    worker_env.db_path = worker_env.export_dir.parent / "nao_existe.db"
+    worker = start_worker(kind, worker_env)
+    task = push(redis_client, worker_env.queue, "PAGAMENTOS_PENDENTES", {})
+    final = wait_final(redis_client, worker_env, task.task_id)
+    assert final["status"] == "falhou" and final["erro"]
+    assert not worker_env.db_path.exists(), "a read-only worker must not create the database"
+    assert worker.poll() is None
+
+
+@pytest.mark.parametrize("kind", WORKER_KINDS)
+def test_a_failing_query_fails_the_task_and_leaves_no_partial_file(
+    kind: str,
+    worker_env: WorkerEnv,
+    start_worker: StartWorker,
+    redis_client: redis.Redis,
+    tmp_path: Path,
+) -> None:
+    catalog = tmp_path / "catalog"
+    catalog.mkdir()
+    (catalog / "QUEBRADO.sql").write_text("SELECT * FROM tabela_que_nao_existe;\n")
+    # Fails mid-stream: abs() of the smallest integer overflows after some rows were written.
+    (catalog / "ESTOURA.sql").write_text(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 50000)\n"
+        "SELECT CASE WHEN i < 40000 THEN i ELSE abs(-9223372036854775807 - 1) END AS v FROM n;\n"
+    )
+    (catalog / "ESCREVE.sql").write_text("DELETE FROM transacoes;\n")
+    worker_env.catalog_dir = catalog
+    worker = start_worker(kind, worker_env)
+    for report, error in [
+        ("QUEBRADO", "tabela_que_nao_existe"),
+        ("ESTOURA", "overflow"),
+        ("ESCREVE", "readonly"),
+    ]:
+        task = push(redis_client, worker_env.queue, report, {})
+        final = wait_final(redis_client, worker_env, task.task_id)
+        assert final["status"] == "falhou"
+        assert error in final["erro"].replace(" ", "").lower() or error in final["erro"], final
+        assert not (worker_env.export_dir / task.file).exists()
+    assert not list(worker_env.export_dir.iterdir())
+    assert worker.poll() is None
+
+
+@pytest.mark.parametrize("kind", WORKER_KINDS)
+def test_progress_is_visible_while_a_long_report_runs(
+    kind: str,
+    worker_env: WorkerEnv,
+    start_worker: StartWorker,
+    redis_client: redis.Redis,
+    tmp_path: Path,
+) -> None:
+    catalog = tmp_path / "catalog"
+    catalog.mkdir()
+    (catalog / "LENTO.sql").write_text(SLOW_SQL)
+    worker_env.catalog_dir = catalog
+    worker_env.extra["PROGRESS_EVERY"] = "1000"
+    start_worker(kind, worker_env)
+    task = push(redis_client, worker_env.queue, "LENTO", {})
+    key = Keys(worker_env.queue).task(task.task_id)
+    seen: set[int] = set()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        status, rows = redis_client.hmget(key, ["status", "linhas"])
+        if status == "concluido":
+            break
+        if status == "processando" and rows:
+            seen.add(int(rows))
+        time.sleep(0.005)
+    assert redis_client.hget(key, "linhas") == "3000000"
+    partial = {n for n in seen if 0 < n < 3_000_000}
+    assert len(partial) >= 2, f"progress seen while running: {sorted(seen)[:10]}"
