@@ -1,15 +1,25 @@
-"""The `relatorios` command: run the system's processes (and, later, talk to the API)."""
+"""The `relatorios` command: run the system, and order and follow reports through the API."""
 
 from __future__ import annotations
 
 import argparse
 import os
 import sys
+from pathlib import Path
+
+EXIT_ERROR = 1  # the API refused or failed, or the task failed
+EXIT_USAGE = 2  # as argparse: the command asked for something that cannot exist
+STATUSES = ("na_fila", "processando", "concluido", "falhou", "cancelado", "expirado")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="relatorios", description="Gerador de relatórios CSV.")
+    parser = argparse.ArgumentParser(
+        prog="relatorios",
+        description="Gerador de relatórios CSV. Os comandos de relatório falam com a API em "
+        "RELATORIOS_API (padrão http://localhost:8000).",
+    )
     sub = parser.add_subparsers(dest="comando", required=True, metavar="COMANDO")
+    add_report_commands(sub)
     up = sub.add_parser("up", help="sobe Redis (se preciso), API e workers; Ctrl-C para tudo")
     up.add_argument("--workers", type=int, default=int(os.environ.get("WORKERS", "1")))
     up.add_argument("--worker", choices=("c", "python"), default=os.environ.get("WORKER", "c"))
@@ -24,6 +34,36 @@ def build_parser() -> argparse.ArgumentParser:
         add_help=False,
     )
     return parser
+
+
+def add_report_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    gerar = sub.add_parser("gerar", help="pede um relatório (veja os tipos em `listar-tipos`)")
+    gerar.add_argument("tipo", metavar="TIPO", help="ex.: GASTOS_POR_DEPARTAMENTO")
+    gerar.add_argument(
+        "--param",
+        "-p",
+        action="append",
+        default=[],
+        metavar="CHAVE=VALOR",
+        help="um parâmetro do relatório (repita para vários)",
+    )
+    gerar.add_argument(
+        "--esperar", action="store_true", help="mostra o progresso e imprime o caminho do CSV"
+    )
+    status = sub.add_parser("status", help="status de uma tarefa")
+    status.add_argument("id", metavar="ID")
+    status.add_argument("--json", action="store_true", help="a resposta da API, em JSON")
+    listar = sub.add_parser("listar", help="lista as tarefas, mais novas primeiro")
+    listar.add_argument("--status", choices=STATUSES)
+    listar.add_argument("--tipo", metavar="TIPO")
+    listar.add_argument("--limite", type=int, default=20, choices=range(1, 101), metavar="1-100")
+    listar.add_argument("--json", action="store_true", help="a resposta da API, em JSON")
+    sub.add_parser("listar-tipos", help="os tipos de relatório e seus parâmetros")
+    baixar = sub.add_parser("baixar", help="baixa o CSV de uma tarefa concluída")
+    baixar.add_argument("id", metavar="ID")
+    baixar.add_argument("-o", "--saida", type=Path, metavar="ARQUIVO", help="onde gravar")
+    cancelar = sub.add_parser("cancelar", help="cancela uma tarefa na fila ou em andamento")
+    cancelar.add_argument("id", metavar="ID")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,7 +87,38 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.comando == "worker":
         return run_worker(args.kind or "python")
-    return 2
+    return run_report_command(args)
+
+
+def run_report_command(args: argparse.Namespace) -> int:
+    """The commands that talk to the API; any failure is one line on stderr, no traceback."""
+    from relatorios import commands
+    from relatorios.client import ApiClient, ApiError, UsageError
+
+    try:
+        with ApiClient() as client:
+            if args.comando == "gerar":
+                return commands.gerar(client, args.tipo, args.param, args.esperar)
+            if args.comando == "status":
+                return commands.status(client, args.id, args.json)
+            if args.comando == "listar":
+                return commands.listar(client, args.status, args.tipo, args.limite, args.json)
+            if args.comando == "listar-tipos":
+                return commands.listar_tipos(client)
+            if args.comando == "baixar":
+                return commands.baixar(client, args.id, args.saida)
+            if args.comando == "cancelar":
+                return commands.cancelar(client, args.id)
+    except UsageError as exc:
+        commands.err.print(f"Erro: {exc}", markup=False)
+        return EXIT_USAGE
+    except ApiError as exc:
+        commands.err.print(f"Erro: {exc}", markup=False)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        commands.err.print("Interrompido (a tarefa continua no servidor).")
+        return 130
+    return EXIT_USAGE
 
 
 def run_worker(kind: str) -> int:

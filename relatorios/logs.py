@@ -5,7 +5,18 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from contextvars import ContextVar
 from datetime import UTC, datetime
+
+# The task being worked on: every log line written meanwhile carries its id (JSON `task_id`).
+current_task: ContextVar[str | None] = ContextVar("current_task", default=None)
+
+
+class TaskIdFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "task_id", None) is None:
+            record.task_id = current_task.get()
+        return True
 
 
 class JsonFormatter(logging.Formatter):
@@ -27,6 +38,7 @@ class JsonFormatter(logging.Formatter):
 def setup_logging(log_format: str = "text", prefix: str = "") -> None:
     """Send INFO and above to stdout, flushed per line; `prefix` starts every text line."""
     handler = logging.StreamHandler(sys.stdout)
+    handler.addFilter(TaskIdFilter())
     if log_format == "json":
         handler.setFormatter(JsonFormatter())
     else:

@@ -23,11 +23,18 @@ MAX_PARAM_TEXT = 1024  # bytes of UTF-8
 # JSON numbers are exact integers only up to 2**53 in a double (and in cJSON): beyond that, invalid.
 MAX_SAFE_INTEGER = 2**53
 
-# A worker refreshes its heartbeat at least this often, and the key lives this long.
-HEARTBEAT_EVERY_S = 5
-HEARTBEAT_TTL_S = 30
+# A worker refreshes its heartbeat at least this often, and the key lives this long: a worker
+# silent for HEARTBEAT_TTL_S is dead, and recovery puts its tasks back on the queue.
+HEARTBEAT_EVERY_S = 2
+HEARTBEAT_TTL_S = 10
+RECOVER_EVERY_S = 10
+# While a task runs, the worker looks at its status (cancellation) and beats this often.
+WATCH_EVERY_S = 0.5
 # Blocking pop timeout: bounds how long a worker takes to notice a shutdown request.
 POP_TIMEOUT_S = 5
+RETRY_MAX_DELAY_S = 30
+DEAD_LETTERS_KEPT = 10_000
+DEAD_LETTER_EXCERPT = 1024
 # Progress (rows, bytes) is written to the task hash every this many rows.
 PROGRESS_EVERY_ROWS = 10_000
 
@@ -44,9 +51,11 @@ class Status(StrEnum):
     RUNNING = "processando"
     DONE = "concluido"
     FAILED = "falhou"
+    CANCELLED = "cancelado"
+    EXPIRED = "expirado"
 
 
-FINAL_STATES = frozenset({Status.DONE, Status.FAILED})
+FINAL_STATES = frozenset({Status.DONE, Status.FAILED, Status.CANCELLED, Status.EXPIRED})
 
 
 class F:
@@ -63,6 +72,10 @@ class F:
     FINISHED = "concluido_em"
     ERROR = "erro"
     WORKER = "worker"
+    ATTEMPTS = "tentativas"
+    NEXT_ATTEMPT = "proxima_tentativa_em"
+    CANCELLED = "cancelado_em"
+    EXPIRED = "expirado_em"
 
 
 class Stat:
@@ -70,6 +83,7 @@ class Stat:
 
     DONE = "tarefas_concluidas"
     FAILED = "tarefas_falhas"
+    CANCELLED = "tarefas_canceladas"
     INVALID = "mensagens_invalidas"
     ROWS = "linhas"
     BYTES = "bytes"
@@ -88,6 +102,26 @@ class Keys:
     def tasks(self) -> str:
         """Sorted set of task ids, scored by creation time in epoch milliseconds."""
         return f"{self.queue}:tarefas"
+
+    @property
+    def dead(self) -> str:
+        """Dead letters: messages that can never succeed, newest first."""
+        return f"{self.queue}:mortas"
+
+    @property
+    def processing_prefix(self) -> str:
+        return f"{self.queue}:processando:"
+
+    def processing(self, worker_id: str) -> str:
+        """Messages taken by one worker and not finished yet."""
+        return f"{self.processing_prefix}{worker_id}"
+
+    def idempotency(self, key_hash: str) -> str:
+        return f"{self.queue}:idempotencia:{key_hash}"
+
+    @property
+    def sweep_lock(self) -> str:
+        return f"{self.queue}:limpeza"
 
     @property
     def stats(self) -> str:

@@ -17,7 +17,9 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 class Settings(BaseSettings):
     """Environment variables, by the same names for every process (see docs/protocol.md)."""
 
-    model_config = SettingsConfigDict(env_prefix="", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(
+        env_prefix="", extra="ignore", frozen=True, populate_by_name=True
+    )
 
     redis_url: str = Field(
         "redis://localhost:6379/0", description="Redis server (make run starts a private one)"
@@ -26,10 +28,17 @@ class Settings(BaseSettings):
     export_dir: Path = Field(Path("export"), description="where CSV files are written")
     queue_name: str = Field(DEFAULT_QUEUE, pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     catalog_dir: Path = Field(REPO_ROOT / "catalog", description="report SQL files")
+    state_dir: Path = Field(REPO_ROOT / "var", description="make run's private Redis files")
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     log_format: Literal["text", "json"] = "text"
     progress_every: int = Field(PROGRESS_EVERY_ROWS, ge=1)
+    # Reliability (docs/protocol.md): the environment names are the protocol's Portuguese ones.
+    max_attempts: int = Field(3, ge=1, le=100, validation_alias="MAX_TENTATIVAS")
+    retry_base_s: float = Field(1.0, ge=0, le=60, validation_alias="RETRY_BASE_S")
+    shutdown_deadline_s: float = Field(20.0, ge=0, le=3600, validation_alias="SHUTDOWN_DEADLINE_S")
+    max_queue: int = Field(10_000, ge=1, validation_alias="MAX_FILA")
+    retention_days: float = Field(7.0, gt=0, le=3650, validation_alias="RETENCAO_DIAS")
 
 
 @lru_cache

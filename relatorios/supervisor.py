@@ -20,7 +20,6 @@ from relatorios import redis_server
 from relatorios.settings import REPO_ROOT, Settings, get_settings
 
 C_WORKER = REPO_ROOT / "app" / "build" / "worker"
-STATE_DIR = REPO_ROOT / "var"
 RESTART_DELAY_S = 1.0
 
 
@@ -45,9 +44,7 @@ def worker_command(kind: str) -> list[str]:
 
 def pick_worker_kind(requested: str) -> str:
     if requested == "c" and not C_WORKER.is_file():
-        print(
-            f"Worker C não compilado ({C_WORKER}); usando o worker Python (make worker-c)"
-        )
+        print(f"Worker C não compilado ({C_WORKER}); usando o worker Python (make worker-c)")
         return "python"
     return requested
 
@@ -77,9 +74,10 @@ class Supervisor:
 
     def run(self) -> int:
         if "REDIS_URL" not in os.environ:
-            self.redis, url = redis_server.start(STATE_DIR / "redis")
+            folder = self.settings.state_dir / "redis"
+            self.redis, url = redis_server.start(folder)
             self.env["REDIS_URL"] = url
-            print(f"Redis privado em {url} (persistência em {STATE_DIR / 'redis'})")
+            print(f"Redis privado em {url} (persistência em {folder})")
         ensure_database(self.settings.db_path)
         self.settings.export_dir.mkdir(parents=True, exist_ok=True)
         for child in [*self.workers, self.api]:

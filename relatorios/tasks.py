@@ -1,29 +1,70 @@
-"""The producer's side of the protocol: enqueue a task, read tasks back (used by the API)."""
+"""The producer's side of the protocol (used by the API): enqueue, read, cancel, sweep tasks."""
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import json
 import time
+from collections.abc import Awaitable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, WatchError
 
 from relatorios.protocol import (
+    FILE_NAME_RE,
+    FINAL_STATES,
     F,
     Keys,
     Message,
     ParamValue,
+    Stat,
     Status,
     file_name,
     new_task_id,
     now_iso,
 )
 
+SWEEP_BATCH = 1000
+T = TypeVar("T")
+
+
+async def _r(value: Awaitable[T] | T) -> T:
+    """redis-py types asyncio commands as `Awaitable[T] | T`; with redis.asyncio they await."""
+    return await value  # type: ignore[misc, no-any-return]
+
 
 class QueueUnavailable(Exception):
     """Redis could not be reached or answered with an error; nothing was enqueued."""
+
+
+class QueueFull(Exception):
+    """Backpressure: the queue is deeper than the configured limit; nothing was enqueued."""
+
+    def __init__(self, depth: int, limit: int) -> None:
+        super().__init__(f"fila cheia: {depth} tarefas aguardando (limite {limit})")
+
+
+class IdempotencyConflict(Exception):
+    """An Idempotency-Key was reused with a different request."""
+
+
+class NotCancellable(Exception):
+    def __init__(self, status: str) -> None:
+        super().__init__(f"tarefa já finalizada (status: {status})")
+        self.status = status
+
+
+@contextmanager
+def redis_errors() -> Iterator[None]:
+    try:
+        yield
+    except RedisError as exc:
+        raise QueueUnavailable(str(exc)) from exc
 
 
 @dataclass(frozen=True)
@@ -45,9 +86,13 @@ class Task:
             "arquivo": f.get(F.FILE, ""),
             "linhas": int(f.get(F.ROWS) or 0),
             "bytes": int(f.get(F.BYTES) or 0),
+            "tentativas": int(f.get(F.ATTEMPTS) or 0),
             "criado_em": f.get(F.CREATED),
             "iniciado_em": f.get(F.STARTED),
             "concluido_em": f.get(F.FINISHED),
+            "proxima_tentativa_em": f.get(F.NEXT_ATTEMPT),
+            "cancelado_em": f.get(F.CANCELLED),
+            "expirado_em": f.get(F.EXPIRED),
             "erro": f.get(F.ERROR),
             "worker": f.get(F.WORKER),
         }
@@ -61,15 +106,62 @@ def _json_object(text: str | None) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
 class TaskStore:
     """Tasks of one queue in one Redis. Every method raises QueueUnavailable on a Redis error."""
 
-    def __init__(self, client: aioredis.Redis, keys: Keys) -> None:
+    def __init__(self, client: aioredis.Redis, keys: Keys, retention_s: int) -> None:
         self.redis = client
         self.keys = keys
+        self.retention_s = retention_s
 
-    async def enqueue(self, report_type: str, params: dict[str, ParamValue]) -> Task:
+    async def enqueue(
+        self,
+        report_type: str,
+        params: dict[str, ParamValue],
+        max_queue: int,
+        idempotency_key: str | None = None,
+    ) -> tuple[Task, bool]:
+        """Queue a task; returns it and whether it is new (False: an Idempotency-Key replay)."""
         task_id = new_task_id()
+        with redis_errors():
+            if idempotency_key is not None:
+                replay = await self._claim_key(idempotency_key, task_id, report_type, params)
+                if replay is not None:
+                    return replay, False
+            try:
+                depth = int(await _r(self.redis.llen(self.keys.queue)))
+                if depth >= max_queue:
+                    raise QueueFull(depth, max_queue)
+                return await self._push(task_id, report_type, params), True
+            except BaseException:
+                if idempotency_key is not None:  # the key must not point at a task never queued
+                    await self.redis.delete(self.keys.idempotency(_sha256(idempotency_key)))
+                raise
+
+    async def _claim_key(
+        self, key: str, task_id: str, report_type: str, params: dict[str, ParamValue]
+    ) -> Task | None:
+        request = _sha256(json.dumps([report_type, params], sort_keys=True))
+        name = self.keys.idempotency(_sha256(key))
+        value = f"{task_id} {request}"
+        if await self.redis.set(name, value, nx=True, ex=self.retention_s):
+            return None
+        stored = str(await self.redis.get(name) or value)
+        existing, _, stored_request = stored.partition(" ")
+        if stored_request != request:
+            raise IdempotencyConflict("Idempotency-Key já usada com outro pedido")
+        for _ in range(20):  # a concurrent request may be queueing it right now
+            task = await self.get(existing)
+            if task is not None:
+                return task
+            await asyncio.sleep(0.05)
+        raise QueueUnavailable("tarefa da Idempotency-Key ainda não registrada; tente novamente")
+
+    async def _push(self, task_id: str, report_type: str, params: dict[str, ParamValue]) -> Task:
         message = Message(task_id, report_type, params, file_name(report_type, task_id), now_iso())
         fields = {
             F.STATUS: Status.QUEUED.value,
@@ -80,31 +172,52 @@ class TaskStore:
             F.ROWS: "0",
             F.BYTES: "0",
         }
-        try:
-            # One MULTI/EXEC: the task is recorded and queued together, or not at all.
-            async with self.redis.pipeline(transaction=True) as pipe:
-                mapping: dict[Any, Any] = dict(fields)  # redis-py's Mapping type is invariant
-                pipe.hset(self.keys.task(task_id), mapping=mapping)
-                pipe.zadd(self.keys.tasks, {task_id: int(time.time() * 1000)})
-                pipe.lpush(self.keys.queue, message.to_json())
-                await pipe.execute()
-        except RedisError as exc:
-            raise QueueUnavailable(str(exc)) from exc
+        # One MULTI/EXEC: the task is recorded and queued together, or not at all.
+        async with self.redis.pipeline(transaction=True) as pipe:
+            mapping: dict[Any, Any] = dict(fields)  # redis-py's Mapping type is invariant
+            pipe.hset(self.keys.task(task_id), mapping=mapping)
+            pipe.zadd(self.keys.tasks, {task_id: int(time.time() * 1000)})
+            pipe.lpush(self.keys.queue, message.to_json())
+            await pipe.execute()
         return Task(task_id, fields)
 
     async def get(self, task_id: str) -> Task | None:
-        try:
-            raw = await self.redis.hgetall(self.keys.task(task_id))
-        except RedisError as exc:
-            raise QueueUnavailable(str(exc)) from exc
+        with redis_errors():
+            raw = await _r(self.redis.hgetall(self.keys.task(task_id)))
         fields = {str(k): str(v) for k, v in raw.items()}
         return Task(task_id, fields) if fields else None
 
-    async def list(
+    async def cancel(self, task_id: str) -> Task | None:
+        """Cancel a queued or running task (None if unknown). Raises NotCancellable if final."""
+        key = self.keys.task(task_id)
+        with redis_errors():
+            async with self.redis.pipeline(transaction=True) as pipe:
+                while True:
+                    try:
+                        await pipe.watch(key)
+                        status = await _r(pipe.hget(key, F.STATUS))
+                        if status is None:
+                            return None
+                        if status in FINAL_STATES:
+                            raise NotCancellable(str(status))
+                        now = now_iso()
+                        pipe.multi()  # type: ignore[no-untyped-call]
+                        pipe.hset(
+                            key,
+                            mapping={F.STATUS: Status.CANCELLED, F.CANCELLED: now, F.FINISHED: now},
+                        )
+                        pipe.expire(key, self.retention_s + 86_400)
+                        pipe.hincrby(self.keys.stats, Stat.CANCELLED, 1)
+                        await pipe.execute()
+                        return await self.get(task_id)
+                    except WatchError:
+                        continue
+
+    async def find(
         self, status: str | None, report_type: str | None, limit: int, offset: int
     ) -> tuple[list[Task], int]:
         """Newest first, filtered; returns one page and the number of tasks matching."""
-        try:
+        with redis_errors():
             ids = [str(i) for i in await self.redis.zrevrange(self.keys.tasks, 0, -1)]
             matching: list[Task] = []
             for start in range(0, len(ids), 500):
@@ -118,15 +231,45 @@ class TaskStore:
                     for task_id, fields in zip(chunk, rows, strict=True)
                     if fields and _matches(fields, status, report_type)
                 )
-        except RedisError as exc:
-            raise QueueUnavailable(str(exc)) from exc
         return matching[offset : offset + limit], len(matching)
 
+    async def dead_letters(self, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
+        with redis_errors():
+            total = int(await _r(self.redis.llen(self.keys.dead)))
+            raw = await _r(self.redis.lrange(self.keys.dead, offset, offset + limit - 1))
+        return [_json_object(str(entry)) for entry in raw], total
+
     async def queue_depth(self) -> int:
-        try:
-            return int(await self.redis.llen(self.keys.queue))
-        except RedisError as exc:
-            raise QueueUnavailable(str(exc)) from exc
+        with redis_errors():
+            return int(await _r(self.redis.llen(self.keys.queue)))
+
+    async def sweep(self, export_dir: Path) -> int:
+        """Retention: expire finished tasks older than the retention, with their files."""
+        cutoff_ms = int((time.time() - self.retention_s) * 1000)
+        with redis_errors():
+            if not await self.redis.set(self.keys.sweep_lock, "1", nx=True, ex=120):
+                return 0  # another API process is sweeping
+            old = await self.redis.zrangebyscore(self.keys.tasks, "-inf", cutoff_ms, 0, SWEEP_BATCH)
+            expired = 0
+            for task_id in map(str, old):
+                task = await self.get(task_id)
+                if task is not None and task.status not in FINAL_STATES:
+                    continue  # still queued or running: not ours to expire
+                if task is not None:
+                    await self._expire(task, export_dir)
+                await self.redis.zrem(self.keys.tasks, task_id)
+                expired += 1
+            await self.redis.delete(self.keys.sweep_lock)
+        return expired
+
+    async def _expire(self, task: Task, export_dir: Path) -> None:
+        name = task.fields.get(F.FILE, "")
+        if FILE_NAME_RE.match(name):  # never a path from Redis onto the file system
+            (export_dir / name).unlink(missing_ok=True)
+        key = self.keys.task(task.task_id)
+        if task.status != Status.EXPIRED:
+            await _r(self.redis.hset(key, mapping={F.STATUS: Status.EXPIRED, F.EXPIRED: now_iso()}))
+        await self.redis.expire(key, 86_400)
 
 
 def _matches(fields: dict[str, str], status: str | None, report_type: str | None) -> bool:

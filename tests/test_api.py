@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import redis
+import redis.asyncio as aioredis
 from fastapi.testclient import TestClient
 
 from relatorios.api.app import create_app
 from relatorios.protocol import FILE_NAME_RE, Keys, parse_message
 from relatorios.settings import Settings
+from relatorios.tasks import TaskStore
 
 SPEC_EXAMPLE_1 = {
     "tipo_relatorio": "GASTOS_POR_DEPARTAMENTO",
@@ -169,3 +173,94 @@ def test_redis_down_gives_503_not_500(queue_name: str, sample_db: Path, tmp_path
         assert "Redis" in response.json()["detail"]
         assert response.headers["retry-after"]
         assert client.get("/relatorios").status_code == 503
+
+
+def test_idempotency_key_returns_the_same_task(
+    api: TestClient, redis_client: redis.Redis, queue_name: str
+) -> None:
+    headers = {"Idempotency-Key": "pedido-42"}
+    first = api.post("/gerar-relatorio", json=SPEC_EXAMPLE_1, headers=headers)
+    again = api.post("/gerar-relatorio", json=SPEC_EXAMPLE_1, headers=headers)
+    assert first.status_code == again.status_code == 202
+    assert first.json()["task_id"] == again.json()["task_id"]
+    assert len(queued(redis_client, queue_name)) == 1
+    other = api.post("/gerar-relatorio", json=SPEC_EXAMPLE_2, headers=headers)
+    assert other.status_code == 409 and "Idempotency-Key" in other.json()["detail"]
+    fresh = api.post("/gerar-relatorio", json=SPEC_EXAMPLE_1, headers={"Idempotency-Key": "b"})
+    assert fresh.json()["task_id"] != first.json()["task_id"]
+
+
+def test_backpressure_answers_503_with_retry_after(
+    redis_url: str, queue_name: str, sample_db: Path, tmp_path: Path, redis_client: redis.Redis
+) -> None:
+    settings = settings_for(redis_url, queue_name, sample_db, tmp_path)
+    app = create_app(settings.model_copy(update={"max_queue": 2}))
+    with TestClient(app) as client:
+        assert client.post("/gerar-relatorio", json=SPEC_EXAMPLE_2).status_code == 202
+        assert client.post("/gerar-relatorio", json=SPEC_EXAMPLE_2).status_code == 202
+        full = client.post("/gerar-relatorio", json=SPEC_EXAMPLE_2)
+        assert full.status_code == 503
+        assert full.headers["retry-after"] and "fila cheia" in full.json()["detail"]
+    assert len(queued(redis_client, queue_name)) == 2
+
+
+def test_cancel_marks_the_task_and_a_final_task_cannot_be_cancelled(
+    api: TestClient, redis_client: redis.Redis, queue_name: str
+) -> None:
+    task_id = api.post("/gerar-relatorio", json=SPEC_EXAMPLE_2).json()["task_id"]
+    response = api.delete(f"/relatorios/{task_id}")
+    assert response.status_code == 200
+    assert response.json()["status"] == "cancelado" and response.json()["cancelado_em"]
+    again = api.delete(f"/relatorios/{task_id}")
+    assert again.status_code == 409 and "cancelado" in again.json()["detail"]
+    assert api.delete("/relatorios/00000000-0000-4000-8000-000000000000").status_code == 404
+    assert api.get("/relatorios", params={"status": "cancelado"}).json()["total"] == 1
+
+
+def test_dead_letters_are_listed_newest_first(
+    api: TestClient, redis_client: redis.Redis, queue_name: str
+) -> None:
+    dead = Keys(queue_name).dead
+    for reason in ("primeira", "segunda"):
+        redis_client.lpush(
+            dead,
+            json.dumps(
+                {
+                    "task_id": None,
+                    "motivo": reason,
+                    "mensagem": "x",
+                    "tamanho": 1,
+                    "em": "2026-11-28T00:00:00.000Z",
+                    "worker": "python-h-1",
+                }
+            ),
+        )
+    page = api.get("/fila/mortas").json()
+    assert page["total"] == 2
+    assert [d["motivo"] for d in page["mortas"]] == ["segunda", "primeira"]
+
+
+def test_retention_expires_old_finished_tasks_and_their_files(
+    api: TestClient, redis_client: redis.Redis, redis_url: str, queue_name: str, tmp_path: Path
+) -> None:
+    async def sweep() -> int:  # the sweep the API runs once a minute, run now
+        client = aioredis.Redis.from_url(redis_url, decode_responses=True)
+        try:
+            return await TaskStore(client, Keys(queue_name), 7 * 86_400).sweep(tmp_path)
+        finally:
+            await client.aclose()
+
+    done = api.post("/gerar-relatorio", json=SPEC_EXAMPLE_2).json()
+    waiting = api.post("/gerar-relatorio", json=SPEC_EXAMPLE_2).json()
+    keys = Keys(queue_name)
+    redis_client.hset(keys.task(done["task_id"]), "status", "concluido")
+    (tmp_path / done["arquivo"]).write_text("id\r\n")
+    eight_days_ago = (time.time() - 8 * 86_400) * 1000
+    for task in (done, waiting):
+        redis_client.zadd(keys.tasks, {task["task_id"]: eight_days_ago})
+    assert asyncio.run(sweep()) == 1
+    status = api.get(f"/relatorios/{done['task_id']}").json()
+    assert status["status"] == "expirado" and status["expirado_em"]
+    assert not (tmp_path / done["arquivo"]).exists()
+    assert api.get(f"/relatorios/{done['task_id']}/download").status_code == 410
+    assert api.get(f"/relatorios/{waiting['task_id']}").json()["status"] == "na_fila"

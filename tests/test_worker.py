@@ -6,35 +6,15 @@ Messages are pushed straight onto the queue, as any producer following docs/prot
 from __future__ import annotations
 
 import json
-import subprocess
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import redis
 
-from relatorios.protocol import Keys, Message, Stat, file_name, new_task_id
-from tests.conftest import WORKER_KINDS, WorkerEnv, wait_until
-
-StartWorker = Callable[[str, WorkerEnv], subprocess.Popen[bytes]]
-SLOW_SQL = """-- @title Lento
-WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000000)
-SELECT i AS numero FROM n;
-"""
-
-
-def push(client: redis.Redis, queue: str, report: str, params: dict[str, object]) -> Message:
-    task_id = new_task_id()
-    message = Message(task_id, report, params, file_name(report, task_id))  # type: ignore[arg-type]
-    client.lpush(queue, message.to_json())
-    return message
-
-
-def wait_final(client: redis.Redis, env: WorkerEnv, task_id: str) -> dict[str, str]:
-    key = Keys(env.queue).task(task_id)
-    wait_until(lambda: client.hget(key, "status") in ("concluido", "falhou"), 60, f"task {task_id}")
-    return client.hgetall(key)  # type: ignore[return-value]
+from relatorios.protocol import Keys, Stat, new_task_id
+from tests.conftest import WORKER_KINDS, WorkerEnv
+from tests.helpers import SLOW_ROWS, StartWorker, push, slow_catalog, wait_final
 
 
 @pytest.mark.parametrize("kind", WORKER_KINDS)
@@ -67,6 +47,11 @@ def test_poison_messages_are_reported_and_the_worker_keeps_serving(
     )
     assert worker.poll() is None, "the worker died"
     assert int(redis_client.hget(keys.stats, Stat.INVALID) or 0) == len(poison)
+    dead = [json.loads(d) for d in redis_client.lrange(keys.dead, 0, -1)]
+    assert len(dead) == len(poison)
+    assert all(d["motivo"] and d["em"] for d in dead)
+    held = [redis_client.llen(k) for k in redis_client.scan_iter(f"{keys.processing_prefix}*")]
+    assert sum(held) == 0, "every message left the processing list"
     assert not list(worker_env.export_dir.glob("*.part"))
     assert not list(worker_env.export_dir.parent.glob("*.csv")), "nothing written outside export/"
 
@@ -76,10 +61,13 @@ def test_a_missing_database_fails_the_task_not_the_worker(
     kind: str, worker_env: WorkerEnv, start_worker: StartWorker, redis_client: redis.Redis
 ) -> None:
     worker_env.db_path = worker_env.export_dir.parent / "nao_existe.db"
+    worker_env.extra.update(RETRY_BASE_S="0.1", MAX_TENTATIVAS="2")
     worker = start_worker(kind, worker_env)
     task = push(redis_client, worker_env.queue, "PAGAMENTOS_PENDENTES", {})
     final = wait_final(redis_client, worker_env, task.task_id)
-    assert final["status"] == "falhou" and final["erro"]
+    # A missing database may be a database being replaced: retried, then given up.
+    assert final["status"] == "falhou" and "nao_existe.db" in final["erro"]
+    assert final["tentativas"] == "2" and "tentativas esgotadas" in final["erro"]
     assert not worker_env.db_path.exists(), "a read-only worker must not create the database"
     assert worker.poll() is None
 
@@ -125,10 +113,7 @@ def test_progress_is_visible_while_a_long_report_runs(
     redis_client: redis.Redis,
     tmp_path: Path,
 ) -> None:
-    catalog = tmp_path / "catalog"
-    catalog.mkdir()
-    (catalog / "LENTO.sql").write_text(SLOW_SQL)
-    worker_env.catalog_dir = catalog
+    worker_env.catalog_dir = slow_catalog(tmp_path / "catalog")
     worker_env.extra["PROGRESS_EVERY"] = "1000"
     start_worker(kind, worker_env)
     task = push(redis_client, worker_env.queue, "LENTO", {})
@@ -142,6 +127,6 @@ def test_progress_is_visible_while_a_long_report_runs(
         if status == "processando" and rows:
             seen.add(int(rows))
         time.sleep(0.005)
-    assert redis_client.hget(key, "linhas") == "3000000"
-    partial = {n for n in seen if 0 < n < 3_000_000}
+    assert redis_client.hget(key, "linhas") == str(SLOW_ROWS)
+    partial = {n for n in seen if 0 < n < SLOW_ROWS}
     assert len(partial) >= 2, f"progress seen while running: {sorted(seen)[:10]}"

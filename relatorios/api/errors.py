@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from relatorios.protocol import REPORT_TYPE_RE
-from relatorios.tasks import QueueUnavailable
+from relatorios.tasks import IdempotencyConflict, QueueFull, QueueUnavailable
 
 # Pydantic error type -> Portuguese message; {…} placeholders come from the error's ctx.
 MESSAGES = {
@@ -41,7 +41,8 @@ MESSAGES = {
 def translate(error: dict[str, Any]) -> dict[str, Any]:
     """One pydantic error, with `msg` in Portuguese and the field's path spelled out."""
     template = MESSAGES.get(error["type"])
-    msg = error["msg"]
+    # Our own validators raise ValueError with a Portuguese message: keep it, minus the prefix.
+    msg = error["msg"].removeprefix("Value error, ")
     if template:
         try:
             msg = template.format(**error.get("ctx", {})).replace("' or '", "' ou '")
@@ -76,6 +77,20 @@ async def on_queue_unavailable(_request: Request, exc: Exception) -> JSONRespons
     )
 
 
+async def on_queue_full(_request: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse(
+        status_code=503,
+        content={"detail": f"{exc}. Tente novamente mais tarde."},
+        headers={"Retry-After": "30"},
+    )
+
+
+async def on_idempotency_conflict(_request: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse(status_code=409, content={"detail": str(exc)})
+
+
 def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, on_validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(QueueUnavailable, on_queue_unavailable)
+    app.add_exception_handler(QueueFull, on_queue_full)
+    app.add_exception_handler(IdempotencyConflict, on_idempotency_conflict)

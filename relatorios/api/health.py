@@ -1,4 +1,8 @@
-"""`GET /health`: is the system able to produce reports right now?"""
+"""`GET /health`: is the system able to produce reports right now?
+
+Healthy (200) means: Redis answers, the database opens read-only and answers a query, and at
+least one worker has a live heartbeat. Anything else is 503, with the reasons in `problemas`.
+"""
 
 from __future__ import annotations
 
@@ -6,21 +10,52 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from redis.exceptions import RedisError
 
-from relatorios.tasks import QueueUnavailable, TaskStore
+from relatorios.api.monitoring import awaited, database_problem_async, live_workers
+from relatorios.tasks import TaskStore
 
 router = APIRouter()
 
+EXAMPLE = {
+    "status": "ok",
+    "redis": True,
+    "banco": True,
+    "fila": 0,
+    "trabalhadores_vivos": 1,
+    "trabalhadores": [{"id": "c-host-4242", "tipo": "c", "tarefa": None}],
+    "problemas": [],
+}
 
-@router.get("/health", summary="Saúde do sistema", responses={503: {"description": "degradado"}})
+
+@router.get(
+    "/health",
+    summary="Saúde do sistema",
+    responses={
+        200: {"description": "saudável", "content": {"application/json": {"example": EXAMPLE}}},
+        503: {"description": "degradado: veja `problemas`"},
+    },
+)
 async def health(request: Request) -> JSONResponse:
     store: TaskStore = request.app.state.store
     settings = request.app.state.settings
-    body: dict[str, Any] = {"redis": True, "banco": settings.db_path.is_file()}
+    problems: list[str] = []
+    body: dict[str, Any] = {"redis": True, "fila": None, "trabalhadores_vivos": 0}
     try:
-        body["fila"] = await store.queue_depth()
-    except QueueUnavailable as exc:
-        body.update(redis=False, erro=str(exc))
-    healthy = body["redis"] and body["banco"]
-    body["status"] = "ok" if healthy else "degradado"
-    return JSONResponse(body, status_code=200 if healthy else 503)
+        await store.redis.ping()
+        body["fila"] = int(await awaited(store.redis.llen(store.keys.queue)))
+        workers = await live_workers(store.redis, store.keys)
+        body["trabalhadores_vivos"] = len(workers)
+        body["trabalhadores"] = [w.as_dict() for w in workers]
+        if not workers:
+            problems.append("nenhum worker ativo (sem heartbeat nos últimos 30 s)")
+    except (RedisError, OSError) as exc:
+        body["redis"] = False
+        problems.append(f"Redis inacessível: {exc}")
+    db_problem = await database_problem_async(settings.db_path)
+    body["banco"] = db_problem is None
+    if db_problem:
+        problems.append(db_problem)
+    body["problemas"] = problems
+    body["status"] = "degradado" if problems else "ok"
+    return JSONResponse(body, status_code=503 if problems else 200)

@@ -12,7 +12,14 @@ import sqlite3
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, create_model
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    create_model,
+)
 
 from relatorios.catalog import Param, Report
 from relatorios.protocol import MAX_PARAM_TEXT
@@ -39,11 +46,25 @@ def department_names(db_path: Path) -> list[str]:
         return []
 
 
+def _json_number(value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("deve ser um número inteiro")
+    return value
+
+
+def _iso_date_text(value: Any) -> Any:
+    if not isinstance(value, str):
+        raise ValueError("deve ser uma data no formato AAAA-MM-DD")
+    return value
+
+
 def _field_type(param: Param, departments: list[str]) -> Any:
     if param.kind == "integer":
-        return Annotated[int, Field(strict=True, ge=param.minimum, le=param.maximum)]
+        # A JSON number (2025 or 2025.0, as JSON Schema allows), never a string like "2025".
+        return Annotated[int, BeforeValidator(_json_number)]
     if param.kind == "date":
-        return dt.date
+        # Only an ISO string (JSON has no date type), never a number read as a Unix timestamp.
+        return Annotated[dt.date, BeforeValidator(_iso_date_text)]
     if param.kind == "department" and departments:
         return Literal[tuple(departments)]
     return Text
@@ -55,7 +76,7 @@ def params_model(report: Report, departments: list[str]) -> type[BaseModel]:
         default = ... if param.required else param.default
         fields[param.name] = (
             _field_type(param, departments),
-            Field(default, description=param.label),
+            Field(default, description=param.label, ge=param.minimum, le=param.maximum),
         )
     return create_model(
         f"Parametros_{report.type}",

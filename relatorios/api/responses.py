@@ -20,15 +20,21 @@ class Accepted(BaseModel):
 
 class TaskStatus(BaseModel):
     task_id: str
-    status: str = Field(description="na_fila, processando, concluido ou falhou")
+    status: str = Field(
+        description="na_fila, processando, concluido, falhou, cancelado ou expirado"
+    )
     tipo_relatorio: str
     parametros: dict[str, Any]
     arquivo: str
     linhas: int = Field(description="linhas de dados escritas até agora")
     bytes: int = Field(description="bytes do CSV escritos até agora")
+    tentativas: int = Field(description="tentativas iniciadas (falhas temporárias são repetidas)")
     criado_em: str | None
     iniciado_em: str | None
     concluido_em: str | None
+    proxima_tentativa_em: str | None = Field(description="quando a próxima tentativa começa")
+    cancelado_em: str | None
+    expirado_em: str | None
     erro: str | None
     worker: str | None
     status_url: str
@@ -40,6 +46,22 @@ class TaskPage(BaseModel):
     limite: int
     offset: int
     tarefas: list[TaskStatus]
+
+
+class DeadLetter(BaseModel):
+    task_id: str | None = None
+    motivo: str = ""
+    mensagem: str = Field("", description="a mensagem original (até 1.024 bytes)")
+    tamanho: int = 0
+    em: str = ""
+    worker: str = ""
+
+
+class DeadLetterPage(BaseModel):
+    total: int
+    limite: int
+    offset: int
+    mortas: list[DeadLetter]
 
 
 class ParamInfo(BaseModel):

@@ -3,12 +3,13 @@
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Body, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Body, Header, HTTPException, Query, Request, Response
 from fastapi.responses import FileResponse
 
 from relatorios.api.requests import EXAMPLES
 from relatorios.api.responses import (
     Accepted,
+    DeadLetterPage,
     ParamInfo,
     Problem,
     ReportInfo,
@@ -18,12 +19,21 @@ from relatorios.api.responses import (
 from relatorios.catalog import Report
 from relatorios.protocol import Status
 from relatorios.settings import Settings
-from relatorios.tasks import Task, TaskStore
+from relatorios.tasks import NotCancellable, Task, TaskStore
 
 UNAVAILABLE: dict[int | str, dict[str, Any]] = {
-    503: {"model": Problem, "description": "Redis inacessível: nada foi enfileirado"}
+    503: {"model": Problem, "description": "Redis inacessível ou fila cheia: nada foi enfileirado"}
 }
-StatusName = Literal["na_fila", "processando", "concluido", "falhou"]
+StatusName = Literal["na_fila", "processando", "concluido", "falhou", "cancelado", "expirado"]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=200,
+        description="repetir o pedido com a mesma chave devolve a mesma tarefa",
+    ),
+]
 
 
 def status_view(request: Request, task: Task) -> TaskStatus:
@@ -49,16 +59,22 @@ def build_router(
         "/gerar-relatorio",
         status_code=202,
         response_model=Accepted,
-        responses=UNAVAILABLE,
+        responses={
+            409: {"model": Problem, "description": "Idempotency-Key usada com outro pedido"},
+            **UNAVAILABLE,
+        },
         summary="Pede um relatório (assíncrono)",
     )
     async def gerar_relatorio(
         request: Request,
         response: Response,
         pedido: Annotated[body_type, Body(examples=EXAMPLES)],
+        idempotency_key: IdempotencyKey = None,
     ) -> Accepted:
         params = pedido.parametros.model_dump(mode="json")
-        task = await store(request).enqueue(pedido.tipo_relatorio, params)
+        task, _new = await store(request).enqueue(
+            pedido.tipo_relatorio, params, settings.max_queue, idempotency_key
+        )
         view = status_view(request, task)
         response.headers["Location"] = view.status_url
         return Accepted(
@@ -89,7 +105,7 @@ def build_router(
         limite: Annotated[int, Query(ge=1, le=100)] = 20,
         offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     ) -> TaskPage:
-        tasks, total = await store(request).list(status, tipo, limite, offset)
+        tasks, total = await store(request).find(status, tipo, limite, offset)
         views = [status_view(request, t) for t in tasks]
         return TaskPage(total=total, limite=limite, offset=offset, tarefas=views)
 
@@ -103,6 +119,41 @@ def build_router(
     async def status(request: Request, task_id: UUID) -> TaskStatus:
         return status_view(request, await _existing(store(request), task_id))
 
+    @router.delete(
+        "/relatorios/{task_id}",
+        response_model=TaskStatus,
+        responses={
+            404: {"model": Problem},
+            409: {"model": Problem, "description": "já finalizada"},
+            **UNAVAILABLE,
+        },
+        summary="Cancela uma tarefa na fila ou em andamento",
+    )
+    async def cancelar(request: Request, task_id: UUID) -> TaskStatus:
+        try:
+            task = await store(request).cancel(str(task_id))
+        except NotCancellable as exc:
+            raise HTTPException(409, detail=str(exc), headers={"X-Status": exc.status}) from None
+        if task is None:
+            raise HTTPException(404, detail=f"tarefa não encontrada: {task_id}")
+        return status_view(request, task)
+
+    @router.get(
+        "/fila/mortas",
+        response_model=DeadLetterPage,
+        responses=UNAVAILABLE,
+        summary="Mensagens mortas (que nunca terão sucesso), mais novas primeiro",
+    )
+    async def mortas(
+        request: Request,
+        limite: Annotated[int, Query(ge=1, le=100)] = 20,
+        offset: Annotated[int, Query(ge=0, le=10_000)] = 0,
+    ) -> DeadLetterPage:
+        entries, total = await store(request).dead_letters(limite, offset)
+        return DeadLetterPage.model_validate(
+            {"total": total, "limite": limite, "offset": offset, "mortas": entries}
+        )
+
     @router.get(
         "/relatorios/{task_id}/download",
         name="download",
@@ -111,12 +162,15 @@ def build_router(
             200: {"content": {"text/csv": {}}, "description": "o CSV"},
             404: {"model": Problem},
             409: {"model": Problem, "description": "ainda não concluído"},
+            410: {"model": Problem, "description": "expirado (retenção)"},
             **UNAVAILABLE,
         },
         summary="Baixa o CSV de uma tarefa concluída",
     )
     async def download(request: Request, task_id: UUID) -> FileResponse:
         task = await _existing(store(request), task_id)
+        if task.status == Status.EXPIRED:
+            raise HTTPException(410, detail="relatório expirado: o arquivo foi apagado (retenção)")
         if task.status != Status.DONE:
             raise HTTPException(
                 409,

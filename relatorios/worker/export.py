@@ -2,12 +2,14 @@
 
 Rows are fetched in batches from the cursor (never `fetchall`) and written with the csv module's
 default dialect, so memory stays flat whatever the size of the report. The file is written as
-`<name>.part` and renamed only when complete.
+`<name>.part` and renamed only when complete. A `stop` callback, called from an SQLite progress
+handler, can interrupt the query at any time, even before the first row.
 """
 
 from __future__ import annotations
 
 import csv
+import errno
 import os
 import sqlite3
 from collections.abc import Callable
@@ -17,21 +19,56 @@ from relatorios.protocol import ParamValue, bind_value
 
 BATCH_ROWS = 1000
 WRITE_BUFFER = 1 << 20
+# SQLite virtual-machine steps between two calls of the stop callback (cheap: it is rate-limited).
+STOP_CHECK_STEPS = 10_000
+# Error names worth a retry (docs/protocol.md); SQLITE_IOERR covers its extended codes.
+TRANSIENT_SQLITE = (
+    "SQLITE_BUSY",
+    "SQLITE_LOCKED",
+    "SQLITE_FULL",
+    "SQLITE_CANTOPEN",
+    "SQLITE_IOERR",
+)
+TRANSIENT_ERRNO = {errno.ENOSPC, errno.EIO, errno.EDQUOT, errno.EAGAIN}
 
 Progress = Callable[[int, int], None]
+StopCheck = Callable[[], str | None]
 
 
 class ReportError(Exception):
-    """The task cannot be completed; the message (Portuguese) goes into the task's `erro`."""
+    """The attempt failed; the message (Portuguese) goes into the task's `erro`.
+
+    `transient` errors (a locked database, an I/O error, a full disk) are worth retrying.
+    """
+
+    def __init__(self, message: str, transient: bool = False) -> None:
+        super().__init__(message)
+        self.transient = transient
+
+
+class Interrupted(Exception):
+    """The stop callback asked to stop; `reason` is what it returned."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def sqlite_error(exc: sqlite3.Error) -> ReportError:
+    name = getattr(exc, "sqlite_errorname", "")
+    return ReportError(f"erro do SQLite: {exc}", transient=name.startswith(TRANSIENT_SQLITE))
 
 
 def open_readonly(db_path: Path) -> sqlite3.Connection:
     if not db_path.is_file():
-        raise ReportError(f"banco de dados não encontrado: {db_path}")
-    # mode=ro: the worker can never write to the database, whatever the SQL says.
-    conn = sqlite3.connect(
-        f"{db_path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False
-    )
+        # Transient: the database may be being generated or replaced right now.
+        raise ReportError(f"banco de dados não encontrado: {db_path}", transient=True)
+    try:
+        # mode=ro: the worker can never write to the database, whatever the SQL says.
+        # A 1 s busy timeout (both workers): a locked database fails fast and is retried later.
+        conn = sqlite3.connect(f"{db_path.resolve().as_uri()}?mode=ro", uri=True, timeout=1.0)
+    except sqlite3.Error as exc:
+        raise sqlite_error(exc) from None
     # Text round-trips byte for byte, even invalid UTF-8, as in the C worker.
     conn.text_factory = lambda raw: raw.decode("utf-8", "surrogateescape")
     return conn
@@ -68,7 +105,7 @@ def statement_params(conn: sqlite3.Connection, sql: str) -> list[str]:
             names.append(name)
             probe[name] = None
         except sqlite3.Error as exc:
-            raise ReportError(f"erro no SQL do relatório: {exc}") from None
+            raise sqlite_error(exc) from None
 
 
 def _missing_param_name(error: str) -> str | None:
@@ -86,16 +123,37 @@ def write_csv(
     target: Path,
     progress: Progress,
     progress_every: int,
+    stop: StopCheck,
 ) -> tuple[int, int]:
-    """Write the query's result to `target` atomically. Returns (rows, bytes)."""
+    """Write the query's result to `target` atomically. Returns (rows, bytes).
+
+    Raises ReportError or Interrupted; in every failure the `.part` file is removed.
+    """
     part = target.with_name(target.name + ".part")
+    reason: list[str] = []
+
+    def on_progress() -> int:
+        why = stop()
+        if why:
+            reason.append(why)
+            return 1  # non-zero: SQLite interrupts the statement
+        return 0
+
+    conn.set_progress_handler(on_progress, STOP_CHECK_STEPS)
     try:
         rows, size = _stream(conn, sql, params, part, progress, progress_every)
         os.replace(part, target)
         return rows, size
+    except ReportError:
+        part.unlink(missing_ok=True)
+        if reason:
+            raise Interrupted(reason[0]) from None
+        raise
     except BaseException:
         part.unlink(missing_ok=True)
         raise
+    finally:
+        conn.set_progress_handler(None, 0)
 
 
 def _stream(
@@ -106,13 +164,10 @@ def _stream(
     progress: Progress,
     progress_every: int,
 ) -> tuple[int, int]:
-    try:
-        cursor = conn.execute(sql, params)
-    except sqlite3.Error as exc:
-        raise ReportError(f"erro do SQLite: {exc}") from None
     rows = 0
     next_report = progress_every
     try:
+        cursor = conn.execute(sql, params)
         with open(
             part,
             "w",
@@ -133,7 +188,8 @@ def _stream(
             out.flush()
             size = out.tell()
     except sqlite3.Error as exc:
-        raise ReportError(f"erro do SQLite: {exc}") from None
+        raise sqlite_error(exc) from None
     except OSError as exc:
-        raise ReportError(f"erro de escrita em {part.name}: {exc.strerror or exc}") from None
+        message = f"erro de escrita em {part.name}: {exc.strerror or exc}"
+        raise ReportError(message, transient=exc.errno in TRANSIENT_ERRNO) from None
     return rows, size

@@ -1,23 +1,30 @@
-"""The worker's life: wait on the queue, run one task at a time, record its state in Redis."""
+"""The worker's life: take a task reliably, run it, record its final state (docs/protocol.md)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import math
 import os
 import signal
 import socket
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
 
 import redis
 
-from relatorios.logs import setup_logging
+from relatorios.logs import current_task, setup_logging
 from relatorios.protocol import (
+    FINAL_STATES,
     HEARTBEAT_EVERY_S,
     HEARTBEAT_TTL_S,
     POP_TIMEOUT_S,
+    RECOVER_EVERY_S,
+    RETRY_MAX_DELAY_S,
+    WATCH_EVERY_S,
     F,
     InvalidMessage,
     Keys,
@@ -28,10 +35,19 @@ from relatorios.protocol import (
     parse_message,
 )
 from relatorios.settings import Settings, get_settings
-from relatorios.worker.export import ReportError, bind_params, open_readonly, write_csv
+from relatorios.worker.export import (
+    Interrupted,
+    ReportError,
+    bind_params,
+    open_readonly,
+    write_csv,
+)
+from relatorios.worker.state import TaskStates, recover
 
 log = logging.getLogger("relatorios.worker")
 MAX_BACKOFF_S = 5.0
+SHUTDOWN = "desligamento"
+WAITING = "Aguardando por tarefas na fila '%s' (Comando BRPOP)..."
 
 
 class Shutdown(Exception):
@@ -44,29 +60,43 @@ class Worker:
         self.keys = Keys(settings.queue_name)
         self.id = f"python-{socket.gethostname()}-{os.getpid()}"
         self.redis = redis.Redis.from_url(settings.redis_url, decode_responses=True)
-        # Messages are popped as bytes: one that is not UTF-8 must be rejected, not crash the pop.
-        # Its read timeout must outlast the blocking pop, or every idle BRPOP looks like an outage.
+        # Messages are handled as bytes: one that is not UTF-8 must be rejected, not crash the pop.
+        # Its read timeout must outlast the blocking pop, or every idle pop looks like an outage.
         self.queue = redis.Redis.from_url(settings.redis_url, socket_timeout=POP_TIMEOUT_S + 10)
+        retention_s = int(settings.retention_days * 86_400)
+        self.states = TaskStates(self.redis, self.keys, self.id, retention_s)
         self.stopping = False
         self.popping = False
+        self.deadline = math.inf
         self.current: str | None = None
         self.started_at = now_iso()
-        self._last_beat = 0.0
+        self._last_beat = self._last_watch = self._last_recover = -math.inf
 
-    def stop(self, signum: int, _frame: FrameType | None) -> None:
-        """SIGTERM/SIGINT: finish the current task, then leave; if idle, leave now."""
+    # --- the idle loop -------------------------------------------------------------------
+
+    def stop(self, _signum: int, _frame: FrameType | None) -> None:
+        """SIGTERM/SIGINT: take no more tasks; finish the current one before the deadline."""
+        if not self.stopping:
+            self.deadline = time.monotonic() + self.settings.shutdown_deadline_s
         self.stopping = True
         if self.popping:
             raise Shutdown
 
     def run(self) -> None:
-        log.info("Aguardando por tarefas na fila '%s' (Comando BRPOP)...", self.keys.queue)
-        backoff = 0.5
+        log.info(WAITING, self.keys.queue)
+        backoff, lost = 0.5, False
         while not self.stopping:
             try:
-                self.heartbeat(force=True)
-                popped = self.pop()
-                backoff = 0.5
+                if lost:
+                    self._last_recover = -math.inf  # leftovers of the outage go back first
+                self.tick()
+                raw = self.pop()
+                if lost:
+                    log.info("Conexão com o Redis restabelecida")
+                backoff, lost = 0.5, False
+                if raw is not None:
+                    self.handle(raw)
+                    log.info(WAITING, self.keys.queue)
             except Shutdown:
                 break
             except redis.RedisError as exc:
@@ -74,20 +104,23 @@ class Worker:
                     "Conexão com o Redis perdida (%s); nova tentativa em %.1fs", exc, backoff
                 )
                 time.sleep(backoff)
-                backoff = min(backoff * 2, MAX_BACKOFF_S)
-                continue
-            if popped is not None:
-                _queue, raw = popped
-                self.handle(raw if isinstance(raw, bytes) else raw.encode())
-                log.info("Aguardando por tarefas na fila '%s' (Comando BRPOP)...", self.keys.queue)
-        self.redis.delete(self.keys.worker(self.id))
+                backoff, lost = min(backoff * 2, MAX_BACKOFF_S), True
+        self.goodbye()
 
-    def pop(self) -> tuple[bytes, bytes] | None:
+    def tick(self) -> None:
+        self.heartbeat()
+        if time.monotonic() - self._last_recover >= RECOVER_EVERY_S:
+            recover(self.queue, self.states, idle=True)
+            self._last_recover = time.monotonic()
+
+    def pop(self) -> bytes | None:
         self.popping = True
         try:
             if self.stopping:
                 raise Shutdown
-            return self.queue.brpop([self.keys.queue], timeout=POP_TIMEOUT_S)  # type: ignore[return-value]
+            return self.queue.blmove(  # type: ignore[return-value]
+                self.keys.queue, self.keys.processing(self.id), POP_TIMEOUT_S, "RIGHT", "LEFT"
+            )
         finally:
             self.popping = False
 
@@ -105,26 +138,83 @@ class Worker:
         self.redis.set(self.keys.worker(self.id), json.dumps(beat), ex=HEARTBEAT_TTL_S)
         self._last_beat = time.monotonic()
 
+    def goodbye(self) -> None:
+        with contextlib.suppress(redis.RedisError):  # otherwise it expires by itself
+            self.redis.delete(self.keys.worker(self.id))
+        log.info("Encerrando.")
+
+    # --- one message ---------------------------------------------------------------------
+
     def handle(self, raw: bytes) -> None:
         try:
             message = parse_message(raw)
         except InvalidMessage as exc:
-            self.reject(exc)
+            token = current_task.set(exc.task_id)
+            try:
+                self.reject(raw, exc)
+            finally:
+                current_task.reset(token)
+            return
+        token = current_task.set(message.task_id)
+        try:
+            self.handle_task(message, raw)
+        finally:
+            current_task.reset(token)
+
+    def handle_task(self, message: Message, raw: bytes) -> None:
+        status = self.redis.hget(self.keys.task(message.task_id), F.STATUS)
+        if status in FINAL_STATES:
+            log.info("Tarefa ignorada (task_id=%s, status=%s)", message.task_id, status)
+            self.states.release(raw)
             return
         log.info("Nova tarefa recebida (task_id=%s, tipo=%s)", message.task_id, message.report_type)
         self.current = message.task_id
         try:
-            self.execute(message)
+            self.attempts(message, raw)
         finally:
             self.current = None
 
-    def reject(self, exc: InvalidMessage) -> None:
+    def reject(self, raw: bytes, exc: InvalidMessage) -> None:
         log.warning("Mensagem inválida descartada: %s", exc.reason)
         self.redis.hincrby(self.keys.stats, Stat.INVALID, 1)
+        self.states.dead_letter(raw, exc.reason, exc.task_id)
         if exc.task_id:
-            self.fail(exc.task_id, f"mensagem inválida: {exc.reason}")
+            self.fail(exc.task_id, raw, f"mensagem inválida: {exc.reason}")
+        else:
+            self.states.release(raw)
 
-    def execute(self, message: Message) -> None:
+    def attempts(self, message: Message, raw: bytes) -> None:
+        """Run attempts until the task reaches a final state or goes back to the queue."""
+        key = self.keys.task(message.task_id)
+        limit = self.settings.max_attempts
+        while True:
+            attempt = int(self.redis.hincrby(key, F.ATTEMPTS, 1))  # type: ignore[arg-type]
+            if attempt > limit:
+                last = self.redis.hget(key, F.ERROR) or "o worker parou durante a tarefa"
+                self.give_up(message.task_id, raw, f"tentativas esgotadas ({limit}): {last}")
+                return
+            self.mark_running(message)
+            try:
+                rows, size = self.export(message)
+            except Interrupted as exc:
+                self.interrupted(message, raw, exc.reason)
+                return
+            except ReportError as exc:
+                if not exc.transient:
+                    self.fail(message.task_id, raw, str(exc))
+                    return
+                if attempt >= limit:
+                    self.give_up(message.task_id, raw, f"tentativas esgotadas ({limit}): {exc}")
+                    return
+                why = self.retry_later(message, attempt, str(exc))
+                if why:
+                    self.interrupted(message, raw, why)
+                    return
+                continue
+            self.done(message, raw, rows, size)
+            return
+
+    def mark_running(self, message: Message) -> None:
         key = self.keys.task(message.task_id)
         self.redis.zadd(self.keys.tasks, {message.task_id: int(time.time() * 1000)}, nx=True)
         self.redis.hset(
@@ -141,22 +231,6 @@ class Worker:
             },
         )
         self.heartbeat(force=True)
-        try:
-            rows, size = self.export(message)
-        except ReportError as exc:
-            self.fail(message.task_id, str(exc))
-            return
-        self.redis.hset(
-            key, mapping={F.STATUS: Status.DONE, F.ROWS: rows, F.BYTES: size, F.FINISHED: now_iso()}
-        )
-        self.count(Stat.DONE, rows, size)
-        log.info(
-            "Relatório gerado com sucesso! (task_id=%s, arquivo=%s, linhas=%d, bytes=%d)",
-            message.task_id,
-            message.file,
-            rows,
-            size,
-        )
 
     def export(self, message: Message) -> tuple[int, int]:
         sql_path = self.settings.catalog_dir / f"{message.report_type}.sql"
@@ -170,34 +244,107 @@ class Worker:
             key = self.keys.task(message.task_id)
 
             def progress(rows: int, size: int) -> None:
-                self.redis.hset(key, mapping={F.ROWS: rows, F.BYTES: size})
-                self.heartbeat()
+                # Progress is advisory; the final state is retried until recorded.
+                with contextlib.suppress(redis.RedisError):
+                    self.redis.hset(key, mapping={F.ROWS: rows, F.BYTES: size})
 
             target = self.settings.export_dir / message.file
-            return write_csv(conn, sql, params, target, progress, self.settings.progress_every)
+            every = self.settings.progress_every
+            return write_csv(conn, sql, params, target, progress, every, self.check)
         finally:
             conn.close()
 
-    def fail(self, task_id: str, error: str) -> None:
-        log.error("Falha na tarefa (task_id=%s): %s", task_id, error)
-        self.redis.zadd(self.keys.tasks, {task_id: int(time.time() * 1000)}, nx=True)
-        self.redis.hset(
-            self.keys.task(task_id),
-            mapping={
-                F.STATUS: Status.FAILED,
-                F.ERROR: error,
-                F.FINISHED: now_iso(),
-                F.WORKER: self.id,
-            },
-        )
-        self.count(Stat.FAILED, 0, 0)
+    def check(self) -> str | None:
+        """Called while a task runs: why it must stop now (cancelled, shutdown), or None."""
+        now = time.monotonic()
+        if self.stopping and now >= self.deadline:
+            return SHUTDOWN
+        if now - self._last_watch < WATCH_EVERY_S or self.current is None:
+            return None
+        self._last_watch = now
+        try:
+            self.heartbeat()
+            status = self.redis.hget(self.keys.task(self.current), F.STATUS)
+        except redis.RedisError:
+            return None
+        return Status.CANCELLED if status == Status.CANCELLED else None
 
-    def count(self, outcome: str, rows: int, size: int) -> None:
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.hincrby(self.keys.stats, outcome, 1)
-        pipe.hincrby(self.keys.stats, Stat.ROWS, rows)
-        pipe.hincrby(self.keys.stats, Stat.BYTES, size)
-        pipe.execute()
+    def retry_later(self, message: Message, attempt: int, error: str) -> str | None:
+        """Wait before the next attempt, watching for cancellation and shutdown."""
+        delay = min(self.settings.retry_base_s * 2 ** (attempt - 1), RETRY_MAX_DELAY_S)
+        when = datetime.now(UTC) + timedelta(seconds=delay)
+        next_at = when.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        self.redis.hset(
+            self.keys.task(message.task_id), mapping={F.ERROR: error, F.NEXT_ATTEMPT: next_at}
+        )
+        log.warning(
+            "Falha temporária (task_id=%s, tentativa=%d): %s; nova tentativa em %.1fs",
+            message.task_id,
+            attempt,
+            error,
+            delay,
+        )
+        end = time.monotonic() + delay
+        while time.monotonic() < end:
+            if self.stopping:
+                return SHUTDOWN
+            why = self.check()
+            if why:
+                return why
+            time.sleep(min(0.1, max(0.0, end - time.monotonic())))
+        return None
+
+    # --- final states --------------------------------------------------------------------
+
+    def done(self, message: Message, raw: bytes, rows: int, size: int) -> None:
+        target = self.settings.export_dir / message.file
+        fields: dict[str, str | int] = {F.ROWS: rows, F.BYTES: size}
+        if self.record(message.task_id, raw, Status.DONE, fields, target):
+            log.info(
+                "Relatório gerado com sucesso! (task_id=%s, arquivo=%s, linhas=%d, bytes=%d)",
+                message.task_id,
+                message.file,
+                rows,
+                size,
+            )
+        else:
+            log.info("Tarefa já finalizada por outro caminho (task_id=%s)", message.task_id)
+
+    def interrupted(self, message: Message, raw: bytes, reason: str) -> None:
+        if reason == Status.CANCELLED:
+            self.record(message.task_id, raw, Status.CANCELLED, {})
+            log.info("Tarefa cancelada (task_id=%s)", message.task_id)
+        else:
+            self.states.put_back(message.task_id, raw)
+            log.info("Tarefa devolvida à fila no desligamento (task_id=%s)", message.task_id)
+
+    def fail(self, task_id: str, raw: bytes, error: str) -> None:
+        log.error("Falha na tarefa (task_id=%s): %s", task_id, error)
+        self.record(task_id, raw, Status.FAILED, {F.ERROR: error})
+
+    def give_up(self, task_id: str, raw: bytes, error: str) -> None:
+        self.states.dead_letter(raw, error, task_id)
+        self.fail(task_id, raw, error)
+
+    def record(
+        self,
+        task_id: str,
+        raw: bytes,
+        status: Status,
+        fields: dict[str, str | int],
+        output: Path | None = None,
+    ) -> bool:
+        """Record a final state, retrying while Redis is away (the file is already complete)."""
+        backoff = 0.5
+        for _ in range(20):
+            try:
+                return self.states.finish(task_id, raw, status, fields, output)
+            except redis.RedisError as exc:
+                log.warning("Redis indisponível ao registrar %s (%s); nova tentativa", task_id, exc)
+                time.sleep(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF_S)
+        # Still in our processing list: recovery will run it again once Redis is back.
+        raise redis.ConnectionError(f"não foi possível registrar o estado final de {task_id}")
 
 
 def main() -> int:

@@ -1,0 +1,175 @@
+"""`GET /metrics`: Prometheus metrics, computed from Redis at scrape time.
+
+The workers (C and Python) record everything in Redis (task hashes, counters, heartbeats), so the
+API can expose both workers' results without the workers serving HTTP. Task counts and
+histograms cover the newest RECENT_TASKS tasks, to keep a scrape bounded; the `_total` counters
+come from the workers' statistics hash and cover all time.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from fastapi import APIRouter, Request, Response
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
+from prometheus_client.registry import Collector
+from redis.exceptions import RedisError
+
+from relatorios.api.monitoring import (
+    RECENT_TASKS,
+    TaskSample,
+    WorkerBeat,
+    awaited,
+    counters,
+    live_workers,
+    recent_tasks,
+)
+from relatorios.protocol import Stat, Status
+from relatorios.tasks import TaskStore
+
+router = APIRouter()
+
+DURATION_BUCKETS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800)
+ROW_BUCKETS = (10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000)
+WORKER_KINDS = ("c", "python")
+TASK_LABELS = ["status", "tipo", "trabalhador"]
+
+
+@dataclass
+class Snapshot:
+    """Everything one scrape reads from Redis."""
+
+    redis_up: bool = True
+    queue_depth: int = 0
+    registered: int = 0
+    workers: list[WorkerBeat] = field(default_factory=list)
+    tasks: list[TaskSample] = field(default_factory=list)
+    counters: dict[str, int] = field(default_factory=dict)
+
+
+async def take_snapshot(store: TaskStore) -> Snapshot:
+    try:
+        return Snapshot(
+            queue_depth=int(await awaited(store.redis.llen(store.keys.queue))),
+            registered=int(await store.redis.zcard(store.keys.tasks)),
+            workers=await live_workers(store.redis, store.keys),
+            tasks=await recent_tasks(store.redis, store.keys),
+            counters=await counters(store.redis, store.keys),
+        )
+    except (RedisError, OSError):
+        return Snapshot(redis_up=False)
+
+
+class SnapshotCollector(Collector):
+    def __init__(self, snapshot: Snapshot) -> None:
+        self.snap = snapshot
+
+    def collect(self) -> Iterator[Metric]:
+        snap = self.snap
+        # The scrape succeeds even when Redis is down; dashboards alert on this gauge.
+        yield _gauge(
+            "relatorios_redis_disponivel", "1 se o Redis respondeu a este scrape", snap.redis_up
+        )
+        if not snap.redis_up:
+            return
+        yield _gauge("relatorios_fila_tamanho", "Mensagens esperando na fila", snap.queue_depth)
+        yield _gauge(
+            "relatorios_tarefas_registradas", "Tarefas no índice Q:tarefas", snap.registered
+        )
+        yield self._workers("relatorios_trabalhadores", "Workers com heartbeat vivo", False)
+        yield self._workers(
+            "relatorios_trabalhadores_ocupados", "Workers processando uma tarefa agora", True
+        )
+        yield self._tasks_by_status()
+        done = [t for t in snap.tasks if t.status == Status.DONE]
+        yield _histogram(
+            "relatorios_tarefa_duracao_segundos",
+            f"Duração das tarefas concluídas (últimas {RECENT_TASKS})",
+            [(t, t.duration_s) for t in done if t.duration_s is not None],
+            DURATION_BUCKETS,
+        )
+        yield _histogram(
+            "relatorios_tarefa_linhas",
+            f"Linhas de dados por tarefa concluída (últimas {RECENT_TASKS})",
+            [(t, float(t.rows)) for t in done],
+            ROW_BUCKETS,
+        )
+        yield from self._counters()
+
+    def _workers(self, name: str, doc: str, busy_only: bool) -> Metric:
+        family = GaugeMetricFamily(name, doc, labels=["tipo"])
+        by_kind = Counter(w.kind for w in self.snap.workers if w.task or not busy_only)
+        # Both kinds always appear (0 when none runs), so dashboards have a series to plot.
+        for kind in sorted(set(WORKER_KINDS) | {w.kind for w in self.snap.workers}):
+            family.add_metric([kind], by_kind[kind])
+        return family
+
+    def _tasks_by_status(self) -> Metric:
+        family = GaugeMetricFamily(
+            "relatorios_tarefas",
+            f"Tarefas por status, tipo e tipo de worker (últimas {RECENT_TASKS})",
+            labels=TASK_LABELS,
+        )
+        counts = Counter((t.status, t.type, t.worker_kind) for t in self.snap.tasks)
+        for labels, count in sorted(counts.items()):
+            family.add_metric(list(labels), count)
+        return family
+
+    def _counters(self) -> Iterator[Metric]:
+        values = self.snap.counters
+        for name, key, doc in (
+            ("relatorios_tarefas_concluidas", Stat.DONE, "Tarefas concluídas (desde sempre)"),
+            ("relatorios_tarefas_falhas", Stat.FAILED, "Tarefas que falharam (desde sempre)"),
+            ("relatorios_tarefas_canceladas", Stat.CANCELLED, "Tarefas canceladas (desde sempre)"),
+            ("relatorios_mensagens_invalidas", Stat.INVALID, "Mensagens inválidas descartadas"),
+            ("relatorios_linhas_exportadas", Stat.ROWS, "Linhas de dados escritas em CSV"),
+            ("relatorios_bytes_exportados", Stat.BYTES, "Bytes de CSV escritos"),
+        ):
+            yield CounterMetricFamily(name, doc, value=values.get(key, 0))
+
+
+def _gauge(name: str, doc: str, value: float) -> Metric:
+    return GaugeMetricFamily(name, doc, value=float(value))
+
+
+def _histogram(
+    name: str,
+    doc: str,
+    observations: Iterable[tuple[TaskSample, float]],
+    buckets: tuple[float, ...],
+) -> Metric:
+    """One histogram series per (report type, worker kind), cumulative as Prometheus wants."""
+    groups: dict[tuple[str, str], list[float]] = {}
+    for task, value in observations:
+        groups.setdefault((task.type, task.worker_kind), []).append(value)
+    family = HistogramMetricFamily(name, doc, labels=["tipo", "trabalhador"])
+    for labels, values in sorted(groups.items()):
+        cumulative = [(_le(b), float(sum(v <= b for v in values))) for b in buckets]
+        cumulative.append(("+Inf", float(len(values))))
+        family.add_metric(list(labels), cumulative, sum_value=sum(values))
+    return family
+
+
+def _le(bound: float) -> str:
+    return str(float(bound))
+
+
+@router.get(
+    "/metrics",
+    summary="Métricas (Prometheus)",
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "formato texto"}},
+)
+async def metrics(request: Request) -> Response:
+    snapshot = await take_snapshot(request.app.state.store)
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(SnapshotCollector(snapshot))
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,148 @@
+"""The `relatorios` command against the real API and a real worker, as an operator types it."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ApiProcess, WorkerEnv, free_port
+
+StartWorker = Callable[[str, WorkerEnv], subprocess.Popen[bytes]]
+StartApi = Callable[[WorkerEnv], ApiProcess]
+# The console script installed next to this interpreter (the venv's), as `make test` runs it.
+RELATORIOS = shutil.which("relatorios", path=str(Path(sys.executable).parent)) or "relatorios"
+
+
+def run(
+    args: list[str], env: WorkerEnv, api_url: str, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    environ = env.environ()
+    environ["RELATORIOS_API"] = api_url
+    return subprocess.run(
+        [RELATORIOS, *args],
+        env=environ,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
+    """A friendly failure: non-zero exit, one line on stderr, no traceback."""
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("Erro: ")
+    return lines[0]
+
+
+@pytest.fixture
+def system(
+    worker_env: WorkerEnv, start_api: StartApi, start_worker: StartWorker
+) -> tuple[WorkerEnv, str]:
+    api = start_api(worker_env)
+    start_worker("python", worker_env)
+    return worker_env, api.url
+
+
+def test_gerar_esperar_prints_the_csv_path(system: tuple[WorkerEnv, str], tmp_path: Path) -> None:
+    env, url = system
+    result = run(["gerar", "PAGAMENTOS_PENDENTES", "--esperar"], env, url)
+    assert result.returncode == 0, result.stderr
+    path = Path(result.stdout.strip())
+    assert path.parent == env.export_dir.resolve()
+    with path.open(newline="", encoding="utf-8") as f:
+        header = next(csv.reader(f))
+    assert header == [
+        "id",
+        "funcionario",
+        "departamento",
+        "data",
+        "categoria",
+        "descricao",
+        "valor",
+    ]
+    assert "linhas" in result.stderr  # the progress bar went to stderr, not into the path
+
+    task_id = path.stem.rsplit("_", 1)[1]
+    listed = run(["listar"], env, url)
+    assert listed.returncode == 0 and task_id in listed.stdout
+
+    [full_id] = [w for w in listed.stdout.split() if w.startswith(task_id)]
+    status = run(["status", full_id], env, url)
+    assert status.returncode == 0 and "concluido" in status.stdout
+
+    downloaded = run(["baixar", full_id, "-o", str(tmp_path / "copia.csv")], env, url)
+    assert downloaded.returncode == 0, downloaded.stderr
+    assert (tmp_path / "copia.csv").read_bytes() == path.read_bytes()
+
+
+def test_gerar_with_typed_parameters(system: tuple[WorkerEnv, str]) -> None:
+    env, url = system
+    args = ["gerar", "maiores_gastadores", "--param", "ano=2024", "-p", "limite=3", "--esperar"]
+    result = run(args, env, url)
+    assert result.returncode == 0, result.stderr
+    with Path(result.stdout.strip()).open(newline="", encoding="utf-8") as f:
+        rows = list(csv.reader(f))
+    assert len(rows) <= 1 + 3
+
+
+def test_gerar_without_waiting_prints_the_task_id(system: tuple[WorkerEnv, str]) -> None:
+    env, url = system
+    result = run(["gerar", "PAGAMENTOS_PENDENTES"], env, url)
+    assert result.returncode == 0, result.stderr
+    assert len(result.stdout.strip()) == 36
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["gerar", "NAO_EXISTE"], "tipo de relatório desconhecido: NAO_EXISTE"),
+        (["gerar", "MAIORES_GASTADORES", "-p", "ano=1800"], "ano: deve ser maior ou igual a 1900"),
+        (["gerar", "MAIORES_GASTADORES", "-p", "ano=dois mil"], "ano: deve ser um número inteiro"),
+        (["gerar", "MAIORES_GASTADORES", "-p", "cor=azul"], "parâmetro desconhecido"),
+        (["gerar", "GASTOS_POR_DEPARTAMENTO"], "departamento: campo obrigatório ausente"),
+        (["status", "123"], "ID de tarefa inválido"),
+        (["status", "00000000-0000-4000-8000-000000000000"], "tarefa não encontrada"),
+    ],
+)
+def test_bad_requests_are_one_clear_line(
+    worker_env: WorkerEnv, start_api: StartApi, args: list[str], expected: str
+) -> None:
+    api = start_api(worker_env)  # the API alone: nothing here reaches a worker
+    assert expected in one_line_error(run(args, worker_env, api.url))
+
+
+def test_baixar_before_done_is_one_clear_line(worker_env: WorkerEnv, start_api: StartApi) -> None:
+    api = start_api(worker_env)  # no worker: the task stays queued
+    queued = run(["gerar", "PAGAMENTOS_PENDENTES"], worker_env, api.url)
+    task_id = queued.stdout.strip()
+    line = one_line_error(run(["baixar", task_id], worker_env, api.url))
+    assert "ainda não concluído" in line
+
+
+def test_api_unreachable_is_one_clear_line(worker_env: WorkerEnv) -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    for args in (["listar"], ["gerar", "PAGAMENTOS_PENDENTES", "--esperar"]):
+        line = one_line_error(run(args, worker_env, url))
+        assert "API inacessível" in line and url in line
+
+
+def test_cancelar_a_queued_task(worker_env: WorkerEnv, start_api: StartApi) -> None:
+    api = start_api(worker_env)  # no worker: the task stays queued until cancelled
+    task_id = run(["gerar", "PAGAMENTOS_PENDENTES"], worker_env, api.url).stdout.strip()
+    cancelled = run(["cancelar", task_id], worker_env, api.url)
+    assert cancelled.returncode == 0, cancelled.stderr
+    assert "cancelado" in cancelled.stdout
+    status = run(["status", task_id, "--json"], worker_env, api.url)
+    assert '"status": "cancelado"' in status.stdout
+    again = one_line_error(run(["cancelar", task_id], worker_env, api.url))
+    assert "cancelado" in again  # already final: the API's 409, in one line

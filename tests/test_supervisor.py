@@ -1,0 +1,101 @@
+"""`relatorios up` (what `make run` runs): the whole system, supervised, stopped by Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+from tests.conftest import WorkerEnv, free_port, wait_until
+
+SPEC_EXAMPLE_2 = {"tipo_relatorio": "PAGAMENTOS_PENDENTES", "parametros": {}}
+
+
+class Up:
+    def __init__(self, env: dict[str, str], log: Path, workers: int) -> None:
+        self.port = int(env["PORT"])
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = log
+        cmd = [
+            str(Path(sys.executable).with_name("relatorios")),
+            "up",
+            "--worker",
+            "python",
+            "--workers",
+            str(workers),
+        ]
+        self.proc = subprocess.Popen(cmd, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+        wait_until(self.answers, 60, "make run's API")
+
+    def answers(self) -> bool:
+        assert self.proc.poll() is None, self.log.read_text()
+        try:
+            return httpx.get(f"{self.url}/tipos-relatorio", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def workers(self) -> list[psutil.Process]:
+        found = []
+        for child in psutil.Process(self.proc.pid).children():
+            try:
+                if "relatorios.worker" in " ".join(child.cmdline()):
+                    found.append(child)
+            except psutil.Error:
+                continue  # a dead worker not reaped yet
+        return found
+
+    def interrupt(self) -> int:
+        self.proc.send_signal(signal.SIGINT)
+        return self.proc.wait(60)
+
+
+@pytest.fixture
+def up_env(worker_env: WorkerEnv, tmp_path: Path) -> Iterator[dict[str, str]]:
+    env = worker_env.environ()
+    env.update(PORT=str(free_port()), STATE_DIR=str(tmp_path / "var"))
+    yield env
+
+
+def test_up_restarts_a_dead_worker_and_ctrl_c_stops_everything(
+    up_env: dict[str, str], tmp_path: Path
+) -> None:
+    up = Up(up_env, tmp_path / "up.log", workers=2)
+    wait_until(lambda: len(up.workers()) == 2, 30, "two workers")
+    victim = up.workers()[0]
+    victim.kill()
+    wait_until(
+        lambda: len(up.workers()) == 2 and victim.pid not in [w.pid for w in up.workers()],
+        30,
+        "the worker to be restarted",
+    )
+    task = httpx.post(f"{up.url}/gerar-relatorio", json=SPEC_EXAMPLE_2).json()
+    wait_until(lambda: httpx.get(task["status_url"]).json()["status"] == "concluido", 60, "done")
+    children = psutil.Process(up.proc.pid).children(recursive=True)
+    assert up.interrupt() == 0
+    assert "reiniciando" in up.log.read_text()
+    assert not [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
+
+
+def test_private_redis_persists_queued_tasks_across_restarts(
+    up_env: dict[str, str], tmp_path: Path
+) -> None:
+    del up_env["REDIS_URL"]  # make run's default: a private, real redis-server
+    up = Up(up_env, tmp_path / "up1.log", workers=0)
+    task = httpx.post(f"{up.url}/gerar-relatorio", json=SPEC_EXAMPLE_2).json()
+    assert up.interrupt() == 0
+    assert list((tmp_path / "var" / "redis").rglob("*.aof*")), "append-only files written"
+    again = Up(up_env, tmp_path / "up2.log", workers=0)
+    try:
+        status = httpx.get(f"{again.url}/relatorios/{task['task_id']}").json()
+        assert status["status"] == "na_fila"
+    finally:
+        assert again.interrupt() == 0
+    assert "Redis privado" in (tmp_path / "up1.log").read_text()
+    os.sync()
