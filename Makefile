@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 WORKER ?= c
 WORKERS ?= 1
 
-.PHONY: help run test check lint typecheck pytest sysdeps venv worker-c fuzz bench bench-quick db clean
+.PHONY: help run test check lint typecheck pytest sysdeps venv worker-c fuzz bench bench-deps bench-quick db clean
 
 help:
 	@echo "make run    - sobe Redis, API e worker(s) (WORKER=c|python WORKERS=N)"
@@ -51,10 +51,16 @@ test: sysdeps venv worker-c lint typecheck pytest
 fuzz: sysdeps
 	$(MAKE) -C app fuzz
 
-bench: sysdeps venv worker-c
+# Benchmark-only dependencies (pandas, arq, rq, matplotlib, wrk): never needed by run or test.
+bench-deps: sysdeps venv
+	$(BIN)/pip install -q -r bench/requirements.txt
+	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -q wrk; } \
+		|| echo "Aviso: sem wrk, o benchmark de ingestão não roda (apt-get install wrk)."
+
+bench: bench-deps worker-c
 	$(BIN)/python -m bench
 
-bench-quick: sysdeps venv worker-c
+bench-quick: bench-deps worker-c
 	$(BIN)/python -m bench --quick
 
 clean:

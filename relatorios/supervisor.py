@@ -83,7 +83,8 @@ class Supervisor:
         for child in [*self.workers, self.api]:
             child.start(self.env)
         host = "localhost" if self.settings.host in ("127.0.0.1", "0.0.0.0") else self.settings.host
-        print(f"\nPronto: abra http://{host}:{self.settings.port}/docs  (Ctrl-C para parar)\n")
+        base = f"http://{host}:{self.settings.port}"
+        print(f"\nPronto: abra {base}/ (página) ou {base}/docs (API)  — Ctrl-C para parar\n")
         try:
             self.watch()
         finally:

@@ -57,16 +57,16 @@ def scalar(con: sqlite3.Connection, sql: str, *params: object) -> Any:
     return con.execute(sql, params).fetchone()[0]
 
 
-def run_script(*args: str, cwd: Path = REPO, **kwargs: object) -> subprocess.CompletedProcess[str]:
+def run_script(*args: str) -> subprocess.CompletedProcess[str]:
+    """`python popular_banco.py ARGS` from the repository root, without DB_PATH set."""
     env = {k: v for k, v in os.environ.items() if k != "DB_PATH"}
-    return subprocess.run(  # type: ignore[call-overload, no-any-return]
+    return subprocess.run(
         [sys.executable, str(SCRIPT), *args],
-        cwd=cwd,
+        cwd=REPO,
         env=env,
         capture_output=True,
         text=True,
         timeout=120,
-        **kwargs,
     )
 
 
@@ -260,7 +260,9 @@ def test_every_catalog_report_returns_rows_using_an_index(db: sqlite3.Connection
     for name, report in catalog.items():
         params = report_params(report)
         plan = " | ".join(row[3] for row in db.execute("EXPLAIN QUERY PLAN " + report.sql, params))
-        assert not re.search(r"\bSCAN t\b(?! USING)", plan), f"{name} reads every transaction: {plan}"
+        assert not re.search(r"\bSCAN t\b(?! USING)", plan), (
+            f"{name} reads every transaction: {plan}"
+        )
         rows = db.execute(report.sql, params).fetchmany(5)
         assert rows, f"{name} returned no row with {params}"
 
@@ -428,18 +430,9 @@ def test_interrupted_run_leaves_the_old_database_untouched(
     target = tmp_path / "empresa.db"
     target.write_text("banco antigo")
     env = {k: v for k, v in os.environ.items() if k != "DB_PATH"}
+    big = f"--funcionarios 300 --transacoes 3000000 --force --saida {target}".split()
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            str(SCRIPT),
-            "--funcionarios",
-            "300",
-            "--transacoes",
-            "3000000",
-            "--saida",
-            str(target),
-            "--force",
-        ],
+        [sys.executable, str(SCRIPT), *big],
         cwd=REPO,
         env=env,
         stdout=subprocess.PIPE,
@@ -460,3 +453,8 @@ def test_interrupted_run_leaves_the_old_database_untouched(
         assert sorted(p.name for p in tmp_path.iterdir()) == ["empresa.db"], "temp file removed"
     else:
         assert proc.returncode == -signal.SIGKILL
+        # SIGKILL cannot be caught: the temporary file stays, and the next run removes it.
+        assert [p.suffix for p in tmp_path.iterdir() if p.name != "empresa.db"] == [".tmp"]
+        small = f"--funcionarios 5 --transacoes 10 --force --sem-progresso --saida {target}"
+        assert run_script(*small.split()).returncode == 0
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["empresa.db"]

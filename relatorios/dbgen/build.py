@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
+import re
 import secrets
 import sqlite3
 from pathlib import Path
@@ -23,7 +25,8 @@ def generate(
 
     The database is built in a temporary file in the same folder and renamed over `path` only
     when complete, so readers never see a half-built database and an interrupted or failed run
-    leaves `path` as it was (the temporary file is removed; only a SIGKILL can orphan it).
+    leaves `path` as it was (the temporary file is removed; one orphaned by a SIGKILL is
+    removed by the next run).
     Same arguments -> same content. Raises ValueError on bad counts.
     """
     if employees < 1:
@@ -32,6 +35,7 @@ def generate(
         raise ValueError(f"transactions must not be negative, got {transactions}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_orphans(path)
     temp = _new_temp_file(path)
     try:
         con = sqlite3.connect(temp, isolation_level=None)
@@ -45,6 +49,25 @@ def generate(
         with contextlib.suppress(FileNotFoundError):
             temp.unlink()
         raise
+
+
+def _remove_orphans(path: Path) -> None:
+    """Delete temporary files of earlier runs that were killed (their process is gone)."""
+    for temp in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        match = re.fullmatch(rf"\.{re.escape(path.name)}\.(\d+)-[0-9a-f]+\.tmp", temp.name)
+        if match and not _running(int(match.group(1))):
+            with contextlib.suppress(FileNotFoundError):
+                temp.unlink()
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by another user
+        return True
+    return True
 
 
 def _new_temp_file(path: Path) -> Path:
