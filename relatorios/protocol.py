@@ -38,10 +38,11 @@ DEAD_LETTER_EXCERPT = 1024
 # Progress (rows, bytes) is written to the task hash every this many rows.
 PROGRESS_EVERY_ROWS = 10_000
 
-TASK_ID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
-REPORT_TYPE_RE = re.compile(r"^[A-Z][A-Z0-9_]{0,63}$")
-FILE_NAME_RE = re.compile(r"^relatorio_[A-Z][A-Z0-9_]{0,63}_[0-9]{8}T[0-9]{6}Z_[0-9a-f]{8}\.csv$")
-PARAM_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+# \Z, not $: `$` also matches before a trailing newline, and "X\n" must not pass for "X".
+TASK_ID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
+REPORT_TYPE_RE = re.compile(r"^[A-Z][A-Z0-9_]{0,63}\Z")
+FILE_NAME_RE = re.compile(r"^relatorio_[A-Z][A-Z0-9_]{0,63}_[0-9]{8}T[0-9]{6}Z_[0-9a-f]{8}\.csv\Z")
+PARAM_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}\Z")
 
 
 class Status(StrEnum):
@@ -194,7 +195,7 @@ def parse_message(raw: bytes | str) -> Message:
         raise InvalidMessage(f"mensagem maior que {MAX_MESSAGE_BYTES} bytes")
     try:
         obj = json.loads(data, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise InvalidMessage(f"mensagem não é JSON válido: {exc}") from None
     if not isinstance(obj, dict):
         raise InvalidMessage("mensagem não é um objeto JSON")
@@ -250,12 +251,28 @@ def _parse_body(obj: dict[str, Any], task_id: str) -> Message:
     return Message(task_id, report_type, params, file, created_at)
 
 
+def text_problem(value: str) -> str | None:
+    """Why a text parameter cannot travel in a message (the API and the workers agree)."""
+    # NUL and lone surrogates (\u0000, \ud800) have no place in a C string or in UTF-8.
+    if "\x00" in value or any("\ud800" <= ch <= "\udfff" for ch in value):
+        return "contém NUL ou surrogate inválido"
+    if len(value.encode("utf-8")) > MAX_PARAM_TEXT:
+        return f"maior que {MAX_PARAM_TEXT} bytes"
+    return None
+
+
+def _check_text(name: str, value: str, bad: Any) -> None:
+    problem = text_problem(value)
+    if problem:
+        raise bad(f"parâmetro '{name}' {problem}")
+
+
 def _check_param(name: str, value: Any, bad: Any) -> None:
     if not PARAM_NAME_RE.match(name):
         raise bad(f"nome de parâmetro inválido: {name[:64]!r}")
     if isinstance(value, bool) or not isinstance(value, str | int | float | None):
         raise bad(f"parâmetro '{name}' deve ser texto, número ou null")
-    if isinstance(value, str) and len(value.encode("utf-8", "surrogatepass")) > MAX_PARAM_TEXT:
-        raise bad(f"parâmetro '{name}' maior que {MAX_PARAM_TEXT} bytes")
+    if isinstance(value, str):
+        _check_text(name, value, bad)
     if isinstance(value, int) and abs(value) > MAX_SAFE_INTEGER:
         raise bad(f"parâmetro '{name}' fora do intervalo de inteiros exatos (±2^53)")

@@ -30,6 +30,9 @@ from relatorios.protocol import (
 )
 
 SWEEP_BATCH = 1000
+# The backpressure check reuses the queue depth it last saw for this long (one round trip less
+# per request); LPUSH's reply refreshes it, so one API process sees its own pushes at once.
+DEPTH_FRESH_S = 0.5
 T = TypeVar("T")
 
 
@@ -117,6 +120,7 @@ class TaskStore:
         self.redis = client
         self.keys = keys
         self.retention_s = retention_s
+        self._depth = (0, -DEPTH_FRESH_S)  # (depth, monotonic time seen)
 
     async def enqueue(
         self,
@@ -133,7 +137,7 @@ class TaskStore:
                 if replay is not None:
                     return replay, False
             try:
-                depth = int(await _r(self.redis.llen(self.keys.queue)))
+                depth = await self._recent_depth()
                 if depth >= max_queue:
                     raise QueueFull(depth, max_queue)
                 return await self._push(task_id, report_type, params), True
@@ -141,6 +145,13 @@ class TaskStore:
                 if idempotency_key is not None:  # the key must not point at a task never queued
                     await self.redis.delete(self.keys.idempotency(_sha256(idempotency_key)))
                 raise
+
+    async def _recent_depth(self) -> int:
+        depth, seen = self._depth
+        if time.monotonic() - seen > DEPTH_FRESH_S:
+            depth = int(await _r(self.redis.llen(self.keys.queue)))
+            self._depth = (depth, time.monotonic())
+        return depth
 
     async def _claim_key(
         self, key: str, task_id: str, report_type: str, params: dict[str, ParamValue]
@@ -178,7 +189,8 @@ class TaskStore:
             pipe.hset(self.keys.task(task_id), mapping=mapping)
             pipe.zadd(self.keys.tasks, {task_id: int(time.time() * 1000)})
             pipe.lpush(self.keys.queue, message.to_json())
-            await pipe.execute()
+            *_, depth = await pipe.execute()
+        self._depth = (int(depth), time.monotonic())
         return Task(task_id, fields)
 
     async def get(self, task_id: str) -> Task | None:

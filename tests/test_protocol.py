@@ -68,6 +68,11 @@ def test_a_message_round_trips_through_json() -> None:
         (b'{"task_id": "%s", "versao": 1, "versao": 1}' % TASK.encode(), "chave repetida"),
         (b'{"task_id": "%s", "versao": NaN}' % TASK.encode(), "NaN"),
         (b" " * (MAX_MESSAGE_BYTES + 1), "maior que"),
+        (b"[" * 5000, "não é JSON"),
+        (json.dumps(message(tipo_relatorio="PAGAMENTOS_PENDENTES\n")).encode(), "tipo_relatorio"),
+        (json.dumps(message(task_id=TASK + "\n")).encode(), "task_id"),
+        (json.dumps(message(parametros={"a": "x\u0000y"})).encode(), "NUL"),
+        (json.dumps(message(parametros={"a": "\ud800"})).encode(), "surrogate"),
     ],
 )
 def test_invalid_messages_are_rejected_with_a_reason(raw: bytes, reason: str) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -22,7 +23,7 @@ from pydantic import (
 )
 
 from relatorios.catalog import Param, Report
-from relatorios.protocol import MAX_PARAM_TEXT
+from relatorios.protocol import MAX_PARAM_TEXT, text_problem
 
 EXAMPLES = [
     {
@@ -32,7 +33,17 @@ EXAMPLES = [
     {"tipo_relatorio": "PAGAMENTOS_PENDENTES", "parametros": {}},
 ]
 
-Text = Annotated[str, StringConstraints(min_length=1, max_length=MAX_PARAM_TEXT)]
+
+def _travels(value: str) -> str:
+    problem = text_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+Text = Annotated[
+    str, StringConstraints(min_length=1, max_length=MAX_PARAM_TEXT), AfterValidator(_travels)
+]
 
 
 def department_names(db_path: Path) -> list[str]:

@@ -36,13 +36,19 @@ IdempotencyKey = Annotated[
 ]
 
 
+def task_urls(request: Request, task_id: str) -> tuple[str, str]:
+    """Status and download URLs (built by hand: url_for's route search is the hot path's cost)."""
+    status_url = f"{request.base_url}relatorios/{task_id}"
+    return status_url, f"{status_url}/download"
+
+
 def status_view(request: Request, task: Task) -> TaskStatus:
-    data = task.as_dict()
+    status_url, download_url = task_urls(request, task.task_id)
     done = task.status == Status.DONE
     return TaskStatus(
-        **data,
-        status_url=str(request.url_for("task_status", task_id=task.task_id)),
-        download_url=str(request.url_for("download", task_id=task.task_id)) if done else None,
+        **task.as_dict(),
+        status_url=status_url,
+        download_url=download_url if done else None,
     )
 
 
@@ -75,17 +81,17 @@ def build_router(
         task, _new = await store(request).enqueue(
             pedido.tipo_relatorio, params, settings.max_queue, idempotency_key
         )
-        view = status_view(request, task)
-        response.headers["Location"] = view.status_url
+        status_url, download_url = task_urls(request, task.task_id)
+        response.headers["Location"] = status_url
         return Accepted(
             task_id=task.task_id,
             status=task.status,
             tipo_relatorio=pedido.tipo_relatorio,
             parametros=params,
-            arquivo=view.arquivo,
-            criado_em=view.criado_em or "",
-            status_url=view.status_url,
-            download_url=str(request.url_for("download", task_id=task.task_id)),
+            arquivo=task.fields.get("arquivo", ""),
+            criado_em=task.fields.get("criado_em", ""),
+            status_url=status_url,
+            download_url=download_url,
         )
 
     @router.get("/tipos-relatorio", response_model=list[ReportInfo], summary="Catálogo")

@@ -1,0 +1,82 @@
+/* app.c -- the C worker of "Gerador de Relatórios com Worker-C Assíncrono".
+ *
+ * Reads its settings from the environment (docs/protocol.md, "Configuration"), then serves the
+ * Redis queue until SIGTERM or SIGINT, finishing the task in hand before it exits 0.
+ * Exit status 2: the configuration is invalid. */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include "config.h"
+#include "export.h"
+#include "log.h"
+#include "worker.h"
+
+static volatile sig_atomic_t stopping = 0;
+static volatile sig_atomic_t pop_fd = -1;
+
+/* An idle worker leaves at once: shutting the socket down ends the blocking pop (a message it
+ * took meanwhile stays in its processing list, and recovery puts it back). A busy worker is
+ * told to stop and finishes its task within SHUTDOWN_DEADLINE_S. */
+static void on_stop(int signo) {
+    (void)signo;
+    stopping = 1;
+    if (pop_fd >= 0) (void)shutdown(pop_fd, SHUT_RDWR); /* async-signal-safe */
+}
+
+/* SIGTERM/SIGINT ask for a clean stop; SIGPIPE and SIGXFSZ become EPIPE and EFBIG errors of the
+ * call that caused them (a full file-size limit fails the task, it does not kill the worker). */
+static int install_signals(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop;
+    if (sigemptyset(&sa.sa_mask) != 0 || sigaction(SIGTERM, &sa, NULL) != 0 ||
+        sigaction(SIGINT, &sa, NULL) != 0)
+        return -1;
+    sa.sa_handler = SIG_IGN;
+    if (sigaction(SIGPIPE, &sa, NULL) != 0 || sigaction(SIGXFSZ, &sa, NULL) != 0) return -1;
+    return 0;
+}
+
+/* mkdir -p for EXPORT_DIR, as the Python worker does at start-up. */
+static int make_dirs(const char *path) {
+    char buf[4096];
+    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) return -1;
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = '\0';
+        if (mkdir(buf, 0755) != 0 && errno != EEXIST) return -1;
+        *p = '/';
+    }
+    return mkdir(buf, 0755) != 0 && errno != EEXIST ? -1 : 0;
+}
+
+static worker w; /* large (it holds a message): static, not on the stack */
+
+int main(void) {
+    config cfg;
+    if (config_load(&cfg) != WK_OK) {
+        fprintf(stderr, "Worker C: configuração inválida: %s\n", cfg.errstr);
+        return 2;
+    }
+    if (install_signals() != 0) {
+        fprintf(stderr, "Worker C: sinais: %s\n", strerror(errno));
+        return 1;
+    }
+    if (make_dirs(cfg.export_dir) != 0) {
+        fprintf(stderr, "Worker C: não foi possível criar EXPORT_DIR %s: %s\n", cfg.export_dir,
+                strerror(errno));
+        return 2;
+    }
+    char why[WK_ERRSTR_LEN];
+    if (export_global_init(why) != WK_OK) log_line("SQLite com a configuração padrão: %s", why);
+    worker_init(&w, &cfg, &stopping, &pop_fd);
+    worker_run(&w);
+    worker_close(&w);
+    export_global_shutdown();
+    return 0;
+}
