@@ -19,6 +19,7 @@ from relatorios.api.requests import department_names, request_union
 from relatorios.api.routes import build_router
 from relatorios.api.web import router as web_router
 from relatorios.catalog import load_catalog
+from relatorios.logs import setup_logging
 from relatorios.protocol import Keys
 from relatorios.settings import Settings, get_settings
 from relatorios.tasks import QueueUnavailable, TaskStore
@@ -35,6 +36,7 @@ linha. Acompanhe em `GET /relatorios/{task_id}` e baixe em `GET /relatorios/{tas
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    setup_logging(settings.log_format, prefix="API: ")
     catalog = load_catalog(settings.catalog_dir)
     departments = department_names(settings.db_path)
 

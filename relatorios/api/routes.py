@@ -1,5 +1,6 @@
 """The API's routes. Request bodies are validated by the models of requests.py."""
 
+import logging
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
@@ -21,6 +22,7 @@ from relatorios.protocol import Status
 from relatorios.settings import Settings
 from relatorios.tasks import NotCancellable, Task, TaskStore
 
+log = logging.getLogger("relatorios.api")
 UNAVAILABLE: dict[int | str, dict[str, Any]] = {
     503: {"model": Problem, "description": "Redis inacessível ou fila cheia: nada foi enfileirado"}
 }
@@ -78,8 +80,16 @@ def build_router(
         idempotency_key: IdempotencyKey = None,
     ) -> Accepted:
         params = pedido.parametros.model_dump(mode="json")
-        task, _new = await store(request).enqueue(
+        task, new = await store(request).enqueue(
             pedido.tipo_relatorio, params, settings.max_queue, idempotency_key
+        )
+        what = "Tarefa enfileirada" if new else "Tarefa repetida (Idempotency-Key)"
+        log.info(
+            "%s (task_id=%s, tipo=%s)",
+            what,
+            task.task_id,
+            pedido.tipo_relatorio,
+            extra={"task_id": task.task_id},
         )
         status_url, download_url = task_urls(request, task.task_id)
         response.headers["Location"] = status_url
@@ -142,6 +152,7 @@ def build_router(
             raise HTTPException(409, detail=str(exc), headers={"X-Status": exc.status}) from None
         if task is None:
             raise HTTPException(404, detail=f"tarefa não encontrada: {task_id}")
+        log.info("Tarefa cancelada (task_id=%s)", task_id, extra={"task_id": str(task_id)})
         return status_view(request, task)
 
     @router.get(
