@@ -63,6 +63,7 @@ int main(void) {
         fprintf(stderr, "Worker C: configuração inválida: %s\n", cfg.errstr);
         return 2;
     }
+    log_init(cfg.log_format);
     if (install_signals() != 0) {
         fprintf(stderr, "Worker C: sinais: %s\n", strerror(errno));
         return 1;
@@ -73,7 +74,8 @@ int main(void) {
         return 2;
     }
     char why[WK_ERRSTR_LEN];
-    if (export_global_init(why) != WK_OK) log_line("SQLite com a configuração padrão: %s", why);
+    if (export_global_init(why) != WK_OK)
+        log_warning(NULL, "SQLite com a configuração padrão: %s", why);
     worker_init(&w, &cfg, &stopping, &pop_fd);
     worker_run(&w);
     worker_close(&w);

@@ -158,5 +158,9 @@ int config_load(config *c) {
     if ((v = env_or("RETENCAO_DIAS", NULL)) &&
         (!parse_double(v, 0, 3650, &c->retention_days) || c->retention_days <= 0))
         return bad(c, "RETENCAO_DIAS deve ser um número maior que 0 e até 3650: %s", v);
+    v = env_or("LOG_FORMAT", "text");
+    if (strcmp(v, "text") == 0) c->log_format = LOG_TEXT;
+    else if (strcmp(v, "json") == 0) c->log_format = LOG_JSON;
+    else return bad(c, "LOG_FORMAT deve ser text ou json: %s", v);
     return WK_OK;
 }

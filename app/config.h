@@ -3,6 +3,7 @@
 #ifndef RELATORIOS_CONFIG_H
 #define RELATORIOS_CONFIG_H
 
+#include "log.h"
 #include "wk.h"
 
 typedef struct {
@@ -22,6 +23,7 @@ typedef struct {
     double retry_base_s;     /* RETRY_BASE_S, first retry delay (doubles per attempt), 1 */
     double shutdown_deadline_s; /* SHUTDOWN_DEADLINE_S, time a stopping worker may finish, 20 */
     double retention_days;   /* RETENCAO_DIAS, how long task records are kept, 7 */
+    log_format log_format;   /* LOG_FORMAT, text (default) or json */
     char errstr[WK_ERRSTR_LEN];
 } config;
 

@@ -182,6 +182,22 @@ int jsonout_dead_letter(jsonout *j, const char *task_id, const char *reason, con
     return j->oom ? WK_ERR : WK_OK;
 }
 
+static void put_field(jsonout *j, const char *sep_name, const char *value) {
+    puts_(j, sep_name);
+    put_string_replaced(j, value, strlen(value));
+}
+
+int jsonout_log_entry(jsonout *j, const char *when, const char *level, const char *logger,
+                      const char *text, const char *task_id) {
+    put_field(j, "{\"time\": ", when);
+    put_field(j, ", \"level\": ", level);
+    put_field(j, ", \"logger\": ", logger);
+    put_field(j, ", \"message\": ", text);
+    if (task_id && task_id[0]) put_field(j, ", \"task_id\": ", task_id);
+    puts_(j, "}");
+    return j->oom ? WK_ERR : WK_OK;
+}
+
 int jsonout_heartbeat(jsonout *j, const char *id, const char *kind, long pid, const char *host,
                       const char *started, const char *task) {
     puts_(j, "{\"id\": ");

@@ -34,4 +34,11 @@ int jsonout_heartbeat(jsonout *j, const char *id, const char *kind, long pid, co
 int jsonout_dead_letter(jsonout *j, const char *task_id, const char *reason, const char *raw,
                         size_t len, const char *when, const char *worker_id);
 
+/* json.dumps(entry, ensure_ascii=False) of a log line as relatorios.logs.JsonFormatter writes
+ * it: {"time", "level", "logger", "message", "task_id"}, "task_id" left out when NULL or "". Every
+ * string is decoded as Python's .decode("utf-8", "replace") does, so the line is valid UTF-8
+ * JSON whatever bytes the message holds (an SQLite error may quote invalid UTF-8). */
+int jsonout_log_entry(jsonout *j, const char *when, const char *level, const char *logger,
+                      const char *text, const char *task_id);
+
 #endif

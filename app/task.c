@@ -125,7 +125,8 @@ static record_result record(worker *w, const char *task_id, const char *raw, siz
         int rc = record_once(w, task_id, raw, len, f, &result);
         if (rc == WK_OK) return result;
         if (rc == STORE_ABORTED) continue; /* the task changed meanwhile: read it again */
-        log_line("Redis indisponível ao registrar %s (%s); nova tentativa", task_id, w->st.errstr);
+        log_warning(task_id, "Redis indisponível ao registrar %s (%s); nova tentativa", task_id,
+                    w->st.errstr);
         clock_sleep(backoff);
         backoff = backoff * 2 > 5.0 ? 5.0 : backoff * 2;
         attempt++;
@@ -164,7 +165,7 @@ static int dead_letter(worker *w, const char *raw, size_t len, const char *reaso
 }
 
 static void fail(worker *w, const char *task_id, const char *raw, size_t len, const char *error) {
-    log_line("Falha na tarefa (task_id=%s): %s", task_id, error);
+    log_error(task_id, "Falha na tarefa (task_id=%s): %s", task_id, error);
     final_state f = {STATUS_FAILED, error, 0, 0, NULL};
     (void)record(w, task_id, raw, len, &f);
 }
@@ -176,7 +177,8 @@ static void give_up(worker *w, const char *task_id, const char *raw, size_t len,
 }
 
 static void reject(worker *w, const message *m, const char *raw, size_t len) {
-    log_line("Mensagem inválida descartada: %s", m->errstr);
+    log_warning(m->has_task_id ? m->task_id : NULL, "Mensagem inválida descartada: %s",
+                m->errstr);
     char stats[256];
     snprintf(stats, sizeof stats, KEY_STATS_FMT, w->cfg.queue);
     store_cmd c;
@@ -253,7 +255,7 @@ static int run_once(worker *w, const message *m, run_ctx *ctx, export_job *job, 
     ctx->why = CHECK_CONTINUE;
     int rc = export_prepare(job, &w->cfg, m);
     if (rc == WK_OK) {
-        log_line("Executando consulta SQL pesada... (task_id=%s)", m->task_id);
+        log_info(m->task_id, "Executando consulta SQL pesada... (task_id=%s)", m->task_id);
         rc = export_stream(job, &w->cfg, m->arquivo, on_progress, on_tick, ctx, rows, bytes);
     }
     export_close(job);
@@ -272,8 +274,9 @@ static worker_check_result retry_later(worker *w, const message *m, const char *
     const char *hset[] = {"HSET", key, F_ERROR, error, F_NEXT_ATTEMPT, next_at};
     cmd_args(&c, hset, 6);
     (void)store_run(&w->st, &c, 1, 0);
-    log_line("Falha temporária (task_id=%s, tentativa=%ld): %s; nova tentativa em %.1fs",
-             m->task_id, attempt, error, delay);
+    log_warning(m->task_id,
+                "Falha temporária (task_id=%s, tentativa=%ld): %s; nova tentativa em %.1fs",
+                m->task_id, attempt, error, delay);
     double end = clock_monotonic() + delay;
     while (clock_monotonic() < end) {
         if (*w->stopping) return CHECK_SHUTDOWN;
@@ -297,7 +300,7 @@ static void put_back(worker *w, const message *m, const char *key, const char *r
     cmd_args(&c[3], rpush, 2);
     store_cmd_argn(&c[3], raw, len);
     (void)store_run(&w->st, c, 4, 1); /* if Redis is away, recovery puts it back */
-    log_line("Tarefa devolvida à fila no desligamento (task_id=%s)", m->task_id);
+    log_info(m->task_id, "Tarefa devolvida à fila no desligamento (task_id=%s)", m->task_id);
 }
 
 static void interrupted(worker *w, const message *m, const char *key, const char *raw, size_t len,
@@ -305,7 +308,7 @@ static void interrupted(worker *w, const message *m, const char *key, const char
     if (why == CHECK_CANCELLED) {
         final_state f = {STATUS_CANCELLED, NULL, 0, 0, NULL};
         (void)record(w, m->task_id, raw, len, &f);
-        log_line("Tarefa cancelada (task_id=%s)", m->task_id);
+        log_info(m->task_id, "Tarefa cancelada (task_id=%s)", m->task_id);
     } else {
         put_back(w, m, key, raw, len);
     }
@@ -318,10 +321,11 @@ static void done(worker *w, const message *m, const char *raw, size_t len, uint6
     final_state f = {STATUS_DONE, NULL, rows, bytes, output};
     record_result r = record(w, m->task_id, raw, len, &f);
     if (r == RECORDED)
-        log_line("Relatório gerado com sucesso! (task_id=%s, arquivo=%s, linhas=%llu, bytes=%llu)",
+        log_info(m->task_id,
+                 "Relatório gerado com sucesso! (task_id=%s, arquivo=%s, linhas=%llu, bytes=%llu)",
                  m->task_id, m->arquivo, (unsigned long long)rows, (unsigned long long)bytes);
     else if (r == ALREADY_FINAL)
-        log_line("Tarefa já finalizada por outro caminho (task_id=%s)", m->task_id);
+        log_info(m->task_id, "Tarefa já finalizada por outro caminho (task_id=%s)", m->task_id);
 }
 
 /* Attempts until the task reaches a final state or goes back to the queue. */
@@ -384,11 +388,11 @@ void task_handle(worker *w, const char *raw, size_t len) {
     task_key(w, m->task_id, key, sizeof key);
     if (hget(w, key, F_STATUS, status, sizeof status) != WK_OK) return;
     if (is_final(status)) {
-        log_line("Tarefa ignorada (task_id=%s, status=%s)", m->task_id, status);
+        log_info(m->task_id, "Tarefa ignorada (task_id=%s, status=%s)", m->task_id, status);
         (void)release(w, raw, len);
         return;
     }
-    log_line("Nova tarefa recebida (task_id=%s, tipo=%s)", m->task_id, m->tipo);
+    log_info(m->task_id, "Nova tarefa recebida (task_id=%s, tipo=%s)", m->task_id, m->tipo);
     w->current = m->task_id;
     w->last_watch = 0;
     attempts(w, m, raw, len);
@@ -398,8 +402,9 @@ void task_handle(worker *w, const char *raw, size_t len) {
 void task_requeued(worker *w, const char *raw, size_t len, const char *owner) {
     message *m = &w->msg;
     (void)message_parse(m, raw, len);
-    const char *task_id = m->has_task_id ? m->task_id : "None";
-    log_line("Tarefa recuperada de worker morto (task_id=%s, worker=%s)", task_id, owner);
+    const char *task_id = m->has_task_id ? m->task_id : NULL;
+    log_warning(task_id, "Tarefa recuperada de worker morto (task_id=%s, worker=%s)",
+                task_id ? task_id : "None", owner);
     if (!m->has_task_id) return;
     char key[256], status[64];
     task_key(w, m->task_id, key, sizeof key);

@@ -57,8 +57,8 @@ int worker_heartbeat(worker *w, int force) {
 }
 
 void worker_backoff(worker *w) {
-    log_line("Conexão com o Redis perdida (%s); nova tentativa em %.1fs", w->st.errstr,
-             w->backoff);
+    log_warning(NULL, "Conexão com o Redis perdida (%s); nova tentativa em %.1fs", w->st.errstr,
+                w->backoff);
     clock_sleep(w->backoff);
     w->backoff = w->backoff * 2 > BACKOFF_MAX_S ? BACKOFF_MAX_S : w->backoff * 2;
 }
@@ -161,7 +161,7 @@ int worker_recover(worker *w, int idle) {
 }
 
 static void log_waiting(const worker *w) {
-    log_line("Aguardando por tarefas na fila '%s' (Comando BRPOP)...", w->cfg.queue);
+    log_info(NULL, "Aguardando por tarefas na fila '%s' (Comando BRPOP)...", w->cfg.queue);
 }
 
 /* The blocking pop, which a stop signal may cut short by shutting its socket down. */
@@ -196,7 +196,7 @@ void worker_run(worker *w) {
             lost = 1;
             continue;
         }
-        if (lost) log_line("Conexão com o Redis restabelecida");
+        if (lost) log_info(NULL, "Conexão com o Redis restabelecida");
         lost = 0;
         worker_backoff_reset(w);
         if (reply == NULL) continue; /* the pop timed out: heartbeat, signals, recovery */
@@ -211,5 +211,5 @@ void worker_run(worker *w) {
     store_cmd_arg(&cmd, "DEL");
     store_cmd_arg(&cmd, key);
     (void)store_run(&w->st, &cmd, 1, 0); /* the key expires anyway */
-    log_line("Encerrando.");
+    log_info(NULL, "Encerrando.");
 }

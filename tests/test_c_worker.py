@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import resource
 import shutil
 import signal
@@ -658,3 +659,83 @@ def test_the_message_parser_survives_a_short_fuzzing_run() -> None:
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "Done" in done.stderr and "ERROR" not in done.stderr
+
+
+# ---- machine-readable logs ---------------------------------------------------------------------
+
+
+def test_log_format_json_writes_one_object_per_line_with_the_task_id(
+    env: WorkerEnv,
+    start_c: Callable[..., CWorker],
+    redis_client: redis.Redis,
+    c_worker_bins: dict[str, Path],
+    tmp_path: Path,
+) -> None:
+    """LOG_FORMAT=json: the lines of relatorios.logs.JsonFormatter, the task's id on every line
+    about a task, and valid UTF-8 JSON even when a message quotes bytes that are not UTF-8."""
+    bad = {**env.environ(), "LOG_FORMAT": "xml"}
+    done = subprocess.run([str(c_worker_bins["c"])], env=bad, capture_output=True, timeout=10)
+    assert done.returncode == 2 and b"LOG_FORMAT" in done.stderr
+
+    env.catalog_dir = tmp_path / "catalog"
+    shutil.copytree(CATALOG, env.catalog_dir)
+    (env.catalog_dir / "NAO_UTF8.sql").write_bytes(b'SELECT * FROM "tabela_\xff";\n')
+    env.extra["LOG_FORMAT"] = "json"
+    recovered = new_message("LINHAS", {"n": 1})
+    redis_client.lpush(f"{env.queue}:processando:python-morto-3", recovered.to_json())
+    worker = start_c("c-asan", env)
+    good = push(redis_client, env.queue, "LINHAS", {"n": 2})
+    invalid_id = new_task_id()
+    invalid = json.dumps(body(invalid_id, versao=2)).encode()
+    redis_client.lpush(env.queue, invalid, b"not json")
+    not_utf8 = push(redis_client, env.queue, "NAO_UTF8", {})
+    task_ids = (recovered.task_id, good.task_id, invalid_id, not_utf8.task_id)
+    states = {task_id: final_state(redis_client, env.queue, task_id) for task_id in task_ids[:3]}
+    # Its `erro` holds the byte 0xff, which this (decoding) client cannot read: wait on `status`.
+    key = Keys(env.queue).task(not_utf8.task_id)
+    wait_until(lambda: redis_client.hget(key, "status") == "falhou", 30, not_utf8.task_id)
+    worker.assert_clean_exit()
+
+    lines = worker.log_path.read_bytes().decode("utf-8").splitlines()  # strict: valid UTF-8
+    entries = [json.loads(line) for line in lines]
+    time_format = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}\+00:00"
+    for entry in entries:
+        keys = ["time", "level", "logger", "message"]
+        assert list(entry) in (keys, [*keys, "task_id"]), entry
+        assert re.fullmatch(time_format, entry["time"]), entry
+        assert entry["logger"] == "relatorios.worker", entry
+        assert entry["level"] in ("info", "warning", "error"), entry
+        assert not entry["message"].startswith("Worker C"), entry
+        assert entry.get("task_id") in (None, *task_ids), entry
+        named = [task_id for task_id in task_ids if task_id in entry["message"]]
+        if named:  # a line that names a task carries its id
+            assert entry.get("task_id") == named[0], entry
+
+    def about(task_id: str) -> list[tuple[str, str]]:
+        return [(e["level"], e["message"]) for e in entries if e.get("task_id") == task_id]
+
+    assert about(good.task_id) == [
+        ("info", f"Nova tarefa recebida (task_id={good.task_id}, tipo=LINHAS)"),
+        ("info", f"Executando consulta SQL pesada... (task_id={good.task_id})"),
+        (
+            "info",
+            f"Relatório gerado com sucesso! (task_id={good.task_id}, arquivo={good.file}, "
+            f"linhas=2, bytes={states[good.task_id]['bytes']})",
+        ),
+    ]
+    reason = reason_of(invalid).reason
+    assert about(invalid_id) == [
+        ("warning", f"Mensagem inválida descartada: {reason}"),
+        ("error", f"Falha na tarefa (task_id={invalid_id}): mensagem inválida: {reason}"),
+    ]
+    recovery = f"Tarefa recuperada de worker morto (task_id={recovered.task_id}, worker="
+    assert about(recovered.task_id)[0][0] == "warning"
+    assert about(recovered.task_id)[0][1].startswith(recovery)
+    failure = about(not_utf8.task_id)[-1]
+    assert failure[0] == "error" and "tabela_\ufffd" in failure[1], failure
+    without_id = [e for e in entries if "task_id" not in e]
+    [not_json] = [e for e in without_id if e["message"].startswith("Mensagem inválida")]
+    assert not_json["level"] == "warning"
+    assert not_json["message"].startswith("Mensagem inválida descartada: mensagem não é JSON")
+    assert without_id[0]["message"].startswith("Aguardando por tarefas na fila")
+    assert without_id[-1] == {**without_id[-1], "level": "info", "message": "Encerrando."}

@@ -14,7 +14,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import ApiProcess, WorkerEnv, free_port, wait_until
+from tests.conftest import WORKER_KINDS, ApiProcess, WorkerEnv, free_port, wait_until
 
 StartWorker = Callable[[str, WorkerEnv], subprocess.Popen[bytes]]
 StartApi = Callable[[WorkerEnv], ApiProcess]
@@ -171,16 +171,21 @@ def test_metrics_show_the_work_of_both_workers(
         assert m[("relatorios_tarefa_duracao_segundos_bucket", inf)] == 1
 
 
+@pytest.mark.parametrize("kind", WORKER_KINDS)
 def test_json_logs_carry_the_task_id(
-    worker_env: WorkerEnv, start_api: StartApi, start_worker: StartWorker, tmp_path: Path
+    kind: str,
+    worker_env: WorkerEnv,
+    start_api: StartApi,
+    start_worker: StartWorker,
+    tmp_path: Path,
 ) -> None:
     env = replace(worker_env, extra={"LOG_FORMAT": "json"})
     api = start_api(env)
-    worker = start_worker("python", env)
+    worker = start_worker(kind, env)
     task = run_task(api)
     worker.terminate()
     worker.wait(20)
-    [log] = tmp_path.glob("worker-python-*.log")
+    [log] = tmp_path.glob(f"worker-{kind}-*.log")
     entries = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
     about_task = [e for e in entries if task["task_id"] in e["message"]]
     assert len(about_task) >= 3  # received, querying, done

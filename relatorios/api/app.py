@@ -45,6 +45,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         client = aioredis.Redis.from_url(
             settings.redis_url,
             decode_responses=True,
+            encoding_errors="replace",  # an `erro` text may hold invalid UTF-8 (from SQLite)
             socket_connect_timeout=2,
             socket_timeout=5,
         )

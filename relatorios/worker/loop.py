@@ -59,7 +59,10 @@ class Worker:
         self.settings = settings
         self.keys = Keys(settings.queue_name)
         self.id = f"python-{socket.gethostname()}-{os.getpid()}"
-        self.redis = redis.Redis.from_url(settings.redis_url, decode_responses=True)
+        # Replace, don't raise: a field written by another worker may hold invalid UTF-8.
+        self.redis = redis.Redis.from_url(
+            settings.redis_url, decode_responses=True, encoding_errors="replace"
+        )
         # Messages are handled as bytes: one that is not UTF-8 must be rejected, not crash the pop.
         # Its read timeout must outlast the blocking pop, or every idle pop looks like an outage.
         self.queue = redis.Redis.from_url(settings.redis_url, socket_timeout=POP_TIMEOUT_S + 10)
