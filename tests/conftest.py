@@ -39,13 +39,16 @@ def wait_until(
     raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
-@pytest.fixture(scope="session")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A private redis-server for the whole session (no persistence: tests make their own data)."""
+def start_redis(port: int, folder: Path, persistent: bool = False) -> subprocess.Popen[bytes]:
+    """A real redis-server on 127.0.0.1:port, answering before this returns.
+
+    `persistent`: append-only file, fsync'd on every write, so that a restart loses nothing.
+    """
     server = shutil.which("redis-server")
     assert server, "redis-server not found: run `make test`, which installs it"
-    port = free_port()
-    folder = tmp_path_factory.mktemp("redis")
+    aof = (
+        ["--appendonly", "yes", "--appendfsync", "always"] if persistent else ["--appendonly", "no"]
+    )
     proc = subprocess.Popen(
         [
             server,
@@ -55,15 +58,23 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             "127.0.0.1",
             "--save",
             "",
-            "--appendonly",
-            "no",
             "--dir",
             str(folder),
+            *aof,
         ],
         stdout=subprocess.DEVNULL,
     )
     client = redis.Redis(port=port)
     wait_until(lambda: _pings(client), 10, "redis-server to start")
+    client.close()
+    return proc
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A private redis-server for the whole session (no persistence: tests make their own data)."""
+    port = free_port()
+    proc = start_redis(port, tmp_path_factory.mktemp("redis"))
     yield f"redis://127.0.0.1:{port}/0"
     proc.terminate()
     proc.wait(10)

@@ -25,7 +25,7 @@ import pytest
 import redis
 
 from relatorios.protocol import InvalidMessage, Keys, Message, file_name, new_task_id, parse_message
-from tests.conftest import REPO, WorkerEnv, free_port, wait_until
+from tests.conftest import REPO, WorkerEnv, free_port, start_redis, wait_until
 
 DATA = Path(__file__).resolve().parent / "data" / "c_worker"
 CATALOG = DATA / "catalog"
@@ -455,36 +455,6 @@ def test_a_vanished_export_folder_fails_the_task(
 
 
 # ---- Redis, signals, heartbeat, configuration ----------------------------------------------------
-
-
-def start_redis(port: int, folder: Path) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen(
-        [
-            "redis-server",
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(folder),
-        ],
-        stdout=subprocess.DEVNULL,
-    )
-    client = redis.Redis(port=port)
-    wait_until(lambda: _pings(client), 10, "redis-server")
-    client.close()
-    return proc
-
-
-def _pings(client: redis.Redis) -> bool:
-    try:
-        return bool(client.ping())
-    except redis.ConnectionError:
-        return False
 
 
 def test_a_lost_redis_connection_is_logged_and_recovered(

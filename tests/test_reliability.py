@@ -22,7 +22,7 @@ import pytest
 import redis
 
 from relatorios.protocol import Keys
-from tests.conftest import WORKER_KINDS, ApiProcess, WorkerEnv, free_port, wait_until
+from tests.conftest import WORKER_KINDS, ApiProcess, WorkerEnv, free_port, start_redis, wait_until
 from tests.helpers import (
     SLOW_ROWS,
     StartWorker,
@@ -289,38 +289,12 @@ class RestartableRedis:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [
-                str(shutil.which("redis-server")),
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--dir",
-                str(self.folder),
-                "--appendonly",
-                "yes",
-                "--appendfsync",
-                "always",
-                "--save",
-                "",
-            ],
-            stdout=subprocess.DEVNULL,
-        )
-        client = redis.Redis(port=self.port)
-        wait_until(lambda: _ping(client), 10, "redis to start")
+        self.proc = start_redis(self.port, self.folder, persistent=True)
 
     def stop(self) -> None:
         assert self.proc is not None
         self.proc.terminate()  # a clean shutdown: the append-only file is complete
         self.proc.wait(10)
-
-
-def _ping(client: redis.Redis) -> bool:
-    try:
-        return bool(client.ping())
-    except redis.ConnectionError:
-        return False
 
 
 @pytest.fixture

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import os
+import contextlib
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -16,6 +16,7 @@ import pytest
 from tests.conftest import WorkerEnv, free_port, wait_until
 
 SPEC_EXAMPLE_2 = {"tipo_relatorio": "PAGAMENTOS_PENDENTES", "parametros": {}}
+StartUp = Callable[[dict[str, str], Path, int], "Up"]
 
 
 class Up:
@@ -57,6 +58,27 @@ class Up:
 
 
 @pytest.fixture
+def start_up() -> Iterator[Callable[[dict[str, str], Path, int], Up]]:
+    """Start `relatorios up`; whatever the test does, nothing it started outlives it."""
+    started: list[Up] = []
+
+    def start(env: dict[str, str], log: Path, workers: int) -> Up:
+        up = Up(env, log, workers)
+        started.append(up)
+        return up
+
+    yield start
+    for up in started:
+        if up.proc.poll() is None:
+            tree = psutil.Process(up.proc.pid).children(recursive=True)
+            up.proc.kill()
+            up.proc.wait()
+            for child in tree:
+                with contextlib.suppress(psutil.Error):
+                    child.kill()
+
+
+@pytest.fixture
 def up_env(worker_env: WorkerEnv, tmp_path: Path) -> Iterator[dict[str, str]]:
     env = worker_env.environ()
     env.update(PORT=str(free_port()), STATE_DIR=str(tmp_path / "var"))
@@ -64,9 +86,9 @@ def up_env(worker_env: WorkerEnv, tmp_path: Path) -> Iterator[dict[str, str]]:
 
 
 def test_up_restarts_a_dead_worker_and_ctrl_c_stops_everything(
-    up_env: dict[str, str], tmp_path: Path
+    up_env: dict[str, str], tmp_path: Path, start_up: StartUp
 ) -> None:
-    up = Up(up_env, tmp_path / "up.log", workers=2)
+    up = start_up(up_env, tmp_path / "up.log", 2)
     wait_until(lambda: len(up.workers()) == 2, 30, "two workers")
     victim = up.workers()[0]
     victim.kill()
@@ -84,18 +106,17 @@ def test_up_restarts_a_dead_worker_and_ctrl_c_stops_everything(
 
 
 def test_private_redis_persists_queued_tasks_across_restarts(
-    up_env: dict[str, str], tmp_path: Path
+    up_env: dict[str, str], tmp_path: Path, start_up: StartUp
 ) -> None:
     del up_env["REDIS_URL"]  # make run's default: a private, real redis-server
-    up = Up(up_env, tmp_path / "up1.log", workers=0)
+    up = start_up(up_env, tmp_path / "up1.log", 0)
     task = httpx.post(f"{up.url}/gerar-relatorio", json=SPEC_EXAMPLE_2).json()
     assert up.interrupt() == 0
     assert list((tmp_path / "var" / "redis").rglob("*.aof*")), "append-only files written"
-    again = Up(up_env, tmp_path / "up2.log", workers=0)
+    again = start_up(up_env, tmp_path / "up2.log", 0)
     try:
         status = httpx.get(f"{again.url}/relatorios/{task['task_id']}").json()
         assert status["status"] == "na_fila"
     finally:
         assert again.interrupt() == 0
     assert "Redis privado" in (tmp_path / "up1.log").read_text()
-    os.sync()

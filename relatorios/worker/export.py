@@ -69,9 +69,16 @@ def open_readonly(db_path: Path) -> sqlite3.Connection:
         conn = sqlite3.connect(f"{db_path.resolve().as_uri()}?mode=ro", uri=True, timeout=1.0)
     except sqlite3.Error as exc:
         raise sqlite_error(exc) from None
-    # Text round-trips byte for byte, even invalid UTF-8, as in the C worker.
-    conn.text_factory = lambda raw: raw.decode("utf-8", "surrogateescape")
     return conn
+
+
+def _bytes_preserving(raw: bytes) -> str:
+    # Invalid UTF-8 round-trips byte for byte (written back with surrogateescape), as in C.
+    return raw.decode("utf-8", "surrogateescape")
+
+
+class NotUtf8(Exception):
+    """A text value is not valid UTF-8: the fast decoder cannot read it."""
 
 
 def bind_params(
@@ -141,7 +148,13 @@ def write_csv(
 
     conn.set_progress_handler(on_progress, STOP_CHECK_STEPS)
     try:
-        rows, size = _stream(conn, sql, params, part, progress, progress_every)
+        try:
+            rows, size = _stream(conn, sql, params, part, progress, progress_every)
+        except NotUtf8:
+            # The built-in decoder is several times faster than a Python text_factory, so it
+            # reads every report until one holds invalid UTF-8; then the report starts over.
+            conn.text_factory = _bytes_preserving
+            rows, size = _stream(conn, sql, params, part, progress, progress_every)
         os.replace(part, target)
         return rows, size
     except ReportError:
@@ -188,6 +201,8 @@ def _stream(
             out.flush()
             size = out.tell()
     except sqlite3.Error as exc:
+        if conn.text_factory is str and "Could not decode to UTF-8" in str(exc):
+            raise NotUtf8 from None
         raise sqlite_error(exc) from None
     except OSError as exc:
         message = f"erro de escrita em {part.name}: {exc.strerror or exc}"
