@@ -6,7 +6,8 @@ STAMP  := $(VENV)/.installed
 WORKER ?= c
 WORKERS ?= 1
 
-.PHONY: help run test check lint typecheck pytest sysdeps venv worker-c fuzz bench bench-deps bench-quick db clean
+.PHONY: help run test check lint typecheck pytest sysdeps venv worker-c fuzz bench bench-deps bench-quick db clean \
+	protocol-header
 
 help:
 	@echo "make run    - sobe Redis, API e worker(s) (WORKER=c|python WORKERS=N)"
@@ -26,6 +27,10 @@ venv: $(STAMP)
 
 worker-c: sysdeps
 	$(MAKE) -C app all
+
+# app/protocol.h is generated from relatorios/protocol.py (committed; a test fails when stale).
+protocol-header: venv
+	$(BIN)/python -m relatorios.protocol_header
 
 db: venv
 	$(BIN)/python popular_banco.py

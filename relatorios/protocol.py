@@ -1,8 +1,9 @@
-"""The queue protocol shared by the API and every worker.
+"""The queue protocol shared by the API and every worker: the single source of truth.
 
-This module is the single source of truth for key names, message fields and task states;
-docs/protocol.md describes the same thing for humans and app/protocol.h mirrors it for the
-C worker. Nobody else spells a key name.
+Key names, message fields, task states, error codes, limits and shared timings are defined here
+and nowhere else. docs/protocol.md describes the same thing for humans; the C worker's
+`app/protocol.h` is generated from this module (`make protocol-header`, see protocol_header.py)
+and a test fails when it is stale. Nobody else spells a key, a field, a state or an error code.
 """
 
 from __future__ import annotations
@@ -17,12 +18,18 @@ from typing import Any
 
 PROTOCOL_VERSION = 1
 DEFAULT_QUEUE = "fila_relatorios"
+
+# ---- limits of a message -----------------------------------------------------------------------
 MAX_MESSAGE_BYTES = 64 * 1024
 MAX_PARAMS = 32
 MAX_PARAM_TEXT = 1024  # bytes of UTF-8
-# JSON numbers are exact integers only up to 2**53 in a double (and in cJSON): beyond that, invalid.
+MAX_NAME = 64  # report types and parameter names
+MAX_CREATED_AT = 64  # characters of `criado_em` kept from a message
+# Every JSON number of a message must be smaller than this in magnitude: above it a double (and
+# so cJSON) no longer holds every integer exactly, and the two workers would read different values.
 MAX_SAFE_INTEGER = 2**53
 
+# ---- shared timings ----------------------------------------------------------------------------
 # A worker refreshes its heartbeat at least this often, and the key lives this long: a worker
 # silent for HEARTBEAT_TTL_S is dead, and recovery puts its tasks back on the queue.
 HEARTBEAT_EVERY_S = 2
@@ -32,17 +39,59 @@ RECOVER_EVERY_S = 10
 WATCH_EVERY_S = 0.5
 # Blocking pop timeout: bounds how long a worker takes to notice a shutdown request.
 POP_TIMEOUT_S = 5
+# Transient task errors: the n-th retry waits min(RETRY_BASE_S * 2^(n-1), RETRY_MAX_DELAY_S).
 RETRY_MAX_DELAY_S = 30
+# A lost Redis connection is retried after REDIS_BACKOFF_FIRST_S, doubling up to the maximum.
+REDIS_BACKOFF_FIRST_S = 0.5
+REDIS_BACKOFF_MAX_S = 5
+# A final state is written this many times (with the backoff above) before the worker gives up
+# and leaves the message to recovery: about a minute.
+FINAL_WRITE_ATTEMPTS = 20
+# SQLite: a locked database fails fast and is retried later, and the worker gets control back
+# every this many virtual-machine steps (heartbeat and cancellation, even before the first row).
+SQLITE_BUSY_TIMEOUT_MS = 1000
+SQLITE_PROGRESS_STEPS = 10_000
 DEAD_LETTERS_KEPT = 10_000
 DEAD_LETTER_EXCERPT = 1024
-# Progress (rows, bytes) is written to the task hash every this many rows.
+# Progress (rows, bytes) is written to the task hash every this many rows (setting PROGRESS_EVERY).
 PROGRESS_EVERY_ROWS = 10_000
+# Defaults of the settings every process reads (docs/protocol.md, "Configuration").
+DEFAULT_MAX_ATTEMPTS = 3
+DEFAULT_RETRY_BASE_S = 1
+DEFAULT_SHUTDOWN_DEADLINE_S = 20
+DEFAULT_RETENTION_DAYS = 7
+# A finished task's record outlives its retention by this much (its file is gone by then).
+RECORD_GRACE_S = 86_400
 
-# \Z, not $: `$` also matches before a trailing newline, and "X\n" must not pass for "X".
-TASK_ID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\Z")
-REPORT_TYPE_RE = re.compile(r"^[A-Z][A-Z0-9_]{0,63}\Z")
-FILE_NAME_RE = re.compile(r"^relatorio_[A-Z][A-Z0-9_]{0,63}_[0-9]{8}T[0-9]{6}Z_[0-9a-f]{8}\.csv\Z")
-PARAM_NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}\Z")
+# ---- patterns ----------------------------------------------------------------------------------
+# POSIX extended regular expressions that also mean the same in Python: the C worker compiles
+# them with regcomp(3). Each one must match a whole string.
+TASK_ID_PATTERN = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+REPORT_TYPE_PATTERN = "[A-Z][A-Z0-9_]{0,63}"
+PARAM_NAME_PATTERN = "[a-z][a-z0-9_]{0,63}"
+FILE_NAME_PATTERN = "relatorio_[A-Z][A-Z0-9_]{0,63}_[0-9]{8}T[0-9]{6}Z_[0-9a-f]{8}[.]csv"
+
+
+def _whole(pattern: str) -> re.Pattern[str]:
+    # \Z, not $: `$` also matches before a trailing newline, and "X\n" must not pass for "X".
+    return re.compile(rf"^(?:{pattern})\Z")
+
+
+TASK_ID_RE = _whole(TASK_ID_PATTERN)
+REPORT_TYPE_RE = _whole(REPORT_TYPE_PATTERN)
+PARAM_NAME_RE = _whole(PARAM_NAME_PATTERN)
+FILE_NAME_RE = _whole(FILE_NAME_PATTERN)
+
+# ---- keys --------------------------------------------------------------------------------------
+# Every key starts with the queue name. `{id}` is a task id, a worker id or a hash, as named.
+KEY_TASK = "{queue}:tarefa:{id}"
+KEY_TASKS = "{queue}:tarefas"
+KEY_DEAD = "{queue}:mortas"
+KEY_PROCESSING = "{queue}:processando:{id}"
+KEY_IDEMPOTENCY = "{queue}:idempotencia:{id}"
+KEY_SWEEP_LOCK = "{queue}:limpeza"
+KEY_STATS = "{queue}:estatisticas"
+KEY_WORKER = "{queue}:trabalhador:{id}"
 
 
 class Status(StrEnum):
@@ -57,6 +106,45 @@ class Status(StrEnum):
 
 
 FINAL_STATES = frozenset({Status.DONE, Status.FAILED, Status.CANCELLED, Status.EXPIRED})
+ACTIVE_STATES = frozenset({Status.QUEUED, Status.RUNNING})
+# How people read a state (the page, the CLI): one word, capitalised where a sentence starts.
+STATUS_LABELS: dict[Status, str] = {
+    Status.QUEUED: "Na fila",
+    Status.RUNNING: "Processando",
+    Status.DONE: "Concluído",
+    Status.FAILED: "Falhou",
+    Status.CANCELLED: "Cancelado",
+    Status.EXPIRED: "Expirado",
+}
+
+
+class ErrorCode(StrEnum):
+    """Why a task failed (field `erro_codigo`): stable, for programs; `erro` is for people."""
+
+    INVALID_MESSAGE = "mensagem_invalida"
+    UNKNOWN_TYPE = "tipo_desconhecido"
+    INVALID_PARAMETER = "parametro_invalido"
+    DATABASE_UNAVAILABLE = "banco_indisponivel"
+    QUERY_FAILED = "consulta_falhou"
+    DISK_FULL = "disco_cheio"
+    WRITE_FAILED = "escrita_falhou"
+    ATTEMPTS_EXHAUSTED = "tentativas_esgotadas"
+    CANCELLED = "cancelada"
+
+
+# The Portuguese text of each code when there is nothing more specific to say. Workers may word
+# their `erro` their own way; they never show a library's English message to users.
+ERROR_TEXTS: dict[ErrorCode, str] = {
+    ErrorCode.INVALID_MESSAGE: "mensagem inválida",
+    ErrorCode.UNKNOWN_TYPE: "tipo de relatório desconhecido",
+    ErrorCode.INVALID_PARAMETER: "parâmetro inválido",
+    ErrorCode.DATABASE_UNAVAILABLE: "banco de dados indisponível",
+    ErrorCode.QUERY_FAILED: "a consulta do relatório falhou",
+    ErrorCode.DISK_FULL: "disco cheio ao gravar o relatório",
+    ErrorCode.WRITE_FAILED: "erro ao gravar o relatório",
+    ErrorCode.ATTEMPTS_EXHAUSTED: "tentativas esgotadas",
+    ErrorCode.CANCELLED: "tarefa cancelada",
+}
 
 
 class F:
@@ -72,11 +160,45 @@ class F:
     STARTED = "iniciado_em"
     FINISHED = "concluido_em"
     ERROR = "erro"
+    ERROR_CODE = "erro_codigo"
     WORKER = "worker"
     ATTEMPTS = "tentativas"
     NEXT_ATTEMPT = "proxima_tentativa_em"
     CANCELLED = "cancelado_em"
     EXPIRED = "expirado_em"
+
+
+@dataclass(frozen=True)
+class TaskField:
+    """One field of a task as the API shows it: its name, its JSON type and what it means."""
+
+    name: str
+    kind: type[int] | type[str] | type[dict[str, Any]]
+    doc: str
+    always: bool = False  # present in every task record (otherwise it may be null)
+
+
+# The task record as every reader shows it, in this order (API responses, CLI, page).
+TASK_FIELDS: tuple[TaskField, ...] = (
+    TaskField(
+        F.STATUS, str, "na_fila, processando, concluido, falhou, cancelado ou expirado", True
+    ),
+    TaskField(F.TYPE, str, "o tipo de relatório", True),
+    TaskField(F.PARAMS, dict, "os parâmetros do pedido", True),
+    TaskField(F.FILE, str, "nome do arquivo gerado em export/", True),
+    TaskField(F.ROWS, int, "linhas de dados escritas até agora", True),
+    TaskField(F.BYTES, int, "bytes do arquivo escritos até agora", True),
+    TaskField(F.ATTEMPTS, int, "tentativas iniciadas (falhas temporárias são repetidas)", True),
+    TaskField(F.CREATED, str, "quando o pedido foi aceito (UTC, ISO 8601)"),
+    TaskField(F.STARTED, str, "quando a última tentativa começou"),
+    TaskField(F.FINISHED, str, "quando a tarefa terminou (qualquer estado final)"),
+    TaskField(F.NEXT_ATTEMPT, str, "quando a próxima tentativa começa"),
+    TaskField(F.CANCELLED, str, "quando foi cancelada"),
+    TaskField(F.EXPIRED, str, "quando o arquivo foi apagado pela retenção"),
+    TaskField(F.ERROR, str, "por que falhou, em português"),
+    TaskField(F.ERROR_CODE, str, "código estável do erro: " + ", ".join(ErrorCode)),
+    TaskField(F.WORKER, str, "o worker que executou a última tentativa"),
+)
 
 
 class Stat:
@@ -96,49 +218,56 @@ class Keys:
 
     queue: str = DEFAULT_QUEUE
 
+    def _key(self, template: str, id: str = "") -> str:
+        return template.format(queue=self.queue, id=id)
+
     def task(self, task_id: str) -> str:
-        return f"{self.queue}:tarefa:{task_id}"
+        return self._key(KEY_TASK, task_id)
 
     @property
     def tasks(self) -> str:
         """Sorted set of task ids, scored by creation time in epoch milliseconds."""
-        return f"{self.queue}:tarefas"
+        return self._key(KEY_TASKS)
 
     @property
     def dead(self) -> str:
         """Dead letters: messages that can never succeed, newest first."""
-        return f"{self.queue}:mortas"
+        return self._key(KEY_DEAD)
 
     @property
     def processing_prefix(self) -> str:
-        return f"{self.queue}:processando:"
+        return self._key(KEY_PROCESSING)
 
     def processing(self, worker_id: str) -> str:
         """Messages taken by one worker and not finished yet."""
-        return f"{self.processing_prefix}{worker_id}"
+        return self._key(KEY_PROCESSING, worker_id)
 
     def idempotency(self, key_hash: str) -> str:
-        return f"{self.queue}:idempotencia:{key_hash}"
+        return self._key(KEY_IDEMPOTENCY, key_hash)
 
     @property
     def sweep_lock(self) -> str:
-        return f"{self.queue}:limpeza"
+        return self._key(KEY_SWEEP_LOCK)
 
     @property
     def stats(self) -> str:
-        return f"{self.queue}:estatisticas"
+        return self._key(KEY_STATS)
 
     @property
     def worker_prefix(self) -> str:
-        return f"{self.queue}:trabalhador:"
+        return self._key(KEY_WORKER)
 
     def worker(self, worker_id: str) -> str:
-        return f"{self.worker_prefix}{worker_id}"
+        return self._key(KEY_WORKER, worker_id)
 
 
 def now_iso() -> str:
     """UTC time as ISO 8601 with milliseconds and a Z, e.g. 2026-11-28T23:23:24.123Z."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return iso(datetime.now(UTC))
+
+
+def iso(when: datetime) -> str:
+    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def new_task_id() -> str:
@@ -149,6 +278,18 @@ def file_name(report_type: str, task_id: str, when: datetime | None = None) -> s
     """relatorio_<TYPE>_<UTC yyyymmddThhmmssZ>_<first 8 hex of the task id>.csv"""
     stamp = (when or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
     return f"relatorio_{report_type}_{stamp}_{task_id[:8]}.csv"
+
+
+def retry_delay(base_s: float, attempt: int) -> float:
+    """Seconds to wait after the `attempt`-th attempt failed with a transient error."""
+    return float(min(base_s * 2 ** (attempt - 1), RETRY_MAX_DELAY_S))
+
+
+def format_real(value: float) -> str:
+    """A REAL in the CSV (docs/protocol.md): `%.15g`, or `%.17g` when 15 digits do not
+    read back to the same double. Both workers implement this rule in a few lines, as cJSON does."""
+    short = f"{value:.15g}"
+    return short if float(short) == value else f"{value:.17g}"
 
 
 ParamValue = str | int | float | None
@@ -195,8 +336,8 @@ def parse_message(raw: bytes | str) -> Message:
         raise InvalidMessage(f"mensagem maior que {MAX_MESSAGE_BYTES} bytes")
     try:
         obj = json.loads(data, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
-    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
-        raise InvalidMessage(f"mensagem não é JSON válido: {exc}") from None
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        raise InvalidMessage("mensagem não é JSON válido em UTF-8") from None
     if not isinstance(obj, dict):
         raise InvalidMessage("mensagem não é um objeto JSON")
     task_id = obj.get("task_id")
@@ -216,12 +357,16 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} não é JSON válido")
 
 
+def is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 def bind_value(value: ParamValue) -> ParamValue:
-    """How a parameter is bound to SQL: an integral number within 2**53 is an INTEGER.
+    """How a parameter is bound to SQL: an integral number is an INTEGER, any other a REAL.
 
     Both workers apply this rule, so 5 and 5.0 bind the same way whichever worker runs the task.
     """
-    if isinstance(value, float) and value.is_integer() and abs(value) <= MAX_SAFE_INTEGER:
+    if isinstance(value, float) and value.is_integer():
         return int(value)
     return value
 
@@ -231,7 +376,7 @@ def _parse_body(obj: dict[str, Any], task_id: str) -> Message:
         return InvalidMessage(reason, task_id)
 
     version = obj.get("versao")
-    if type(version) is not int or version != PROTOCOL_VERSION:
+    if not is_number(version) or version != PROTOCOL_VERSION:
         raise bad(f"campo 'versao' ausente ou diferente de {PROTOCOL_VERSION}")
     report_type = obj.get("tipo_relatorio")
     if not isinstance(report_type, str) or not REPORT_TYPE_RE.match(report_type):
@@ -247,8 +392,8 @@ def _parse_body(obj: dict[str, Any], task_id: str) -> Message:
     for name, value in params.items():
         _check_param(name, value, bad)
     created = obj.get("criado_em")
-    created_at = created if isinstance(created, str) and len(created) <= 64 else now_iso()
-    return Message(task_id, report_type, params, file, created_at)
+    created_at = created if isinstance(created, str) and len(created) <= MAX_CREATED_AT else ""
+    return Message(task_id, report_type, params, file, created_at or now_iso())
 
 
 def text_problem(value: str) -> str | None:
@@ -261,18 +406,12 @@ def text_problem(value: str) -> str | None:
     return None
 
 
-def _check_text(name: str, value: str, bad: Any) -> None:
-    problem = text_problem(value)
-    if problem:
-        raise bad(f"parâmetro '{name}' {problem}")
-
-
 def _check_param(name: str, value: Any, bad: Any) -> None:
     if not PARAM_NAME_RE.match(name):
-        raise bad(f"nome de parâmetro inválido: {name[:64]!r}")
-    if isinstance(value, bool) or not isinstance(value, str | int | float | None):
+        raise bad("nome de parâmetro inválido")
+    if not (value is None or isinstance(value, str) or is_number(value)):
         raise bad(f"parâmetro '{name}' deve ser texto, número ou null")
-    if isinstance(value, str):
-        _check_text(name, value, bad)
-    if isinstance(value, int) and abs(value) > MAX_SAFE_INTEGER:
-        raise bad(f"parâmetro '{name}' fora do intervalo de inteiros exatos (±2^53)")
+    if isinstance(value, str) and (problem := text_problem(value)):
+        raise bad(f"parâmetro '{name}' {problem}")
+    if is_number(value) and not abs(value) < MAX_SAFE_INTEGER:
+        raise bad(f"parâmetro '{name}' fora do intervalo dos números exatos (±2^53)")
