@@ -144,17 +144,17 @@ int config_load(config *c) {
     if (every != NULL && !parse_long(every, 1, 1000000000L, &c->progress_every))
         return bad(c, "PROGRESS_EVERY deve ser um inteiro >= 1: %s", every);
     const char *v;
-    c->max_attempts = 3;
+    c->max_attempts = PROTO_DEFAULT_MAX_ATTEMPTS;
     if ((v = env_or("MAX_TENTATIVAS", NULL)) && !parse_long(v, 1, 100, &c->max_attempts))
         return bad(c, "MAX_TENTATIVAS deve ser um inteiro de 1 a 100: %s", v);
-    c->retry_base_s = 1.0;
+    c->retry_base_s = PROTO_DEFAULT_RETRY_BASE_S;
     if ((v = env_or("RETRY_BASE_S", NULL)) && !parse_double(v, 0, 60, &c->retry_base_s))
         return bad(c, "RETRY_BASE_S deve ser um número de 0 a 60: %s", v);
-    c->shutdown_deadline_s = 20.0;
+    c->shutdown_deadline_s = PROTO_DEFAULT_SHUTDOWN_DEADLINE_S;
     if ((v = env_or("SHUTDOWN_DEADLINE_S", NULL)) &&
         !parse_double(v, 0, 3600, &c->shutdown_deadline_s))
         return bad(c, "SHUTDOWN_DEADLINE_S deve ser um número de 0 a 3600: %s", v);
-    c->retention_days = 7.0;
+    c->retention_days = PROTO_DEFAULT_RETENTION_DAYS;
     if ((v = env_or("RETENCAO_DIAS", NULL)) &&
         (!parse_double(v, 0, 3650, &c->retention_days) || c->retention_days <= 0))
         return bad(c, "RETENCAO_DIAS deve ser um número maior que 0 e até 3650: %s", v);

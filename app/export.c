@@ -11,9 +11,9 @@
 #include <unistd.h>
 
 #include "csv.h"
+#include "protocol.h"
 
 #define MAX_SQL_BYTES (1 << 20)
-#define BUSY_TIMEOUT_MS 1000 /* both workers: a locked database fails fast, is retried later */
 /* SQLite's default cache is 2,000 KiB: 500 pages of 4 KiB, plus slack for the header. */
 #define CACHE_PAGE_BYTES 4096
 #define CACHE_SLOTS 520
@@ -214,7 +214,7 @@ int export_prepare(export_job *job, const config *cfg, const message *m) {
         job->transient = sqlite_transient(rc);
         return bad(job, "erro do SQLite: %s", sqlite3_errstr(rc));
     }
-    if (sqlite3_busy_timeout(job->db, BUSY_TIMEOUT_MS) != SQLITE_OK) {
+    if (sqlite3_busy_timeout(job->db, PROTO_SQLITE_BUSY_TIMEOUT_MS) != SQLITE_OK) {
         free(sql);
         return sqlite_error(job);
     }
@@ -304,7 +304,7 @@ int export_stream(export_job *job, const config *cfg, const char *arquivo,
     tick_state t = {tick, ud, 0};
     /* Every 10,000 virtual-machine steps (as the Python worker); the callback rate-limits itself.
      * Removed before returning: `t` lives on this stack frame. */
-    sqlite3_progress_handler(job->db, 10000, on_sqlite_progress, &t);
+    sqlite3_progress_handler(job->db, PROTO_SQLITE_PROGRESS_STEPS, on_sqlite_progress, &t);
     /* The first step runs the query: its errors come before any file exists. */
     int rc = sqlite3_step(job->stmt);
     if (rc != SQLITE_ROW && rc != SQLITE_DONE) {

@@ -10,6 +10,9 @@
 
 #include "wk.h"
 
+/* Every text line starts with this (docs/protocol.md, "Log lines"). */
+#define LOG_PREFIX "Worker C: "
+
 typedef enum { LOG_TEXT = 0, LOG_JSON } log_format;
 
 /* Chooses the format of every later line; LOG_TEXT until called. */

@@ -209,7 +209,7 @@ static int parse_body(message *m, const cJSON *obj, const char *raw, size_t len)
 
     const number_token *vt = token_of(wanted, nwanted, version);
     if (vt == NULL || !jsonlex_is_integer(vt->start, vt->n) || vt->n != 1 || vt->start[0] != '1')
-        return bad(m, "campo 'versao' ausente ou diferente de %d", PROTO_VERSION);
+        return bad(m, "campo 'versao' ausente ou diferente de %d", PROTO_PROTOCOL_VERSION);
     const cJSON *tipo = cJSON_GetObjectItemCaseSensitive(obj, "tipo_relatorio");
     if (!cJSON_IsString(tipo) || !match_type(tipo->valuestring))
         return bad(m, "campo 'tipo_relatorio' ausente ou inválido");

@@ -1,37 +1,53 @@
-/* protocol.h -- the queue protocol (docs/protocol.md), mirrored from relatorios/protocol.py.
+/* protocol.h -- GENERATED from relatorios/protocol.py by `make protocol-header`.
+ * Do not edit: change relatorios/protocol.py and regenerate (a test fails when stale).
  *
- * This header is the only place of the C worker that spells a Redis key, a field of the task
- * hash, a task state or a protocol limit. When relatorios/protocol.py changes, change this file
- * in the same commit. */
+ * The only place of the C worker that spells a Redis key, a field of the task hash, a
+ * task state, an error code or a protocol limit (docs/protocol.md). */
 #ifndef RELATORIOS_PROTOCOL_H
 #define RELATORIOS_PROTOCOL_H
 
-#define PROTO_VERSION 1
+/* Constants: limits, timings, defaults and patterns (POSIX ERE, whole string). */
+#define PROTO_PROTOCOL_VERSION 1
 #define PROTO_DEFAULT_QUEUE "fila_relatorios"
 #define PROTO_MAX_MESSAGE_BYTES 65536
 #define PROTO_MAX_PARAMS 32
-#define PROTO_MAX_PARAM_TEXT 1024 /* bytes of UTF-8 */
-#define PROTO_MAX_NAME 64         /* report types and parameter names */
-/* JSON numbers are exact integers only up to 2^53 in a double: beyond that, invalid. */
+#define PROTO_MAX_PARAM_TEXT 1024
+#define PROTO_MAX_NAME 64
+#define PROTO_MAX_CREATED_AT 64
 #define PROTO_MAX_SAFE_INTEGER 9007199254740992LL
-
 #define PROTO_HEARTBEAT_EVERY_S 2
 #define PROTO_HEARTBEAT_TTL_S 10
 #define PROTO_RECOVER_EVERY_S 10
-#define PROTO_WATCH_EVERY_S 0.5 /* while a task runs: heartbeat and cancellation check */
+#define PROTO_WATCH_EVERY_S 0.5
 #define PROTO_POP_TIMEOUT_S 5
 #define PROTO_RETRY_MAX_DELAY_S 30
+#define PROTO_REDIS_BACKOFF_FIRST_S 0.5
+#define PROTO_REDIS_BACKOFF_MAX_S 5
+#define PROTO_FINAL_WRITE_ATTEMPTS 20
+#define PROTO_SQLITE_BUSY_TIMEOUT_MS 1000
+#define PROTO_SQLITE_PROGRESS_STEPS 10000
 #define PROTO_DEAD_LETTERS_KEPT 10000
 #define PROTO_DEAD_LETTER_EXCERPT 1024
 #define PROTO_PROGRESS_EVERY_ROWS 10000
+#define PROTO_DEFAULT_MAX_ATTEMPTS 3
+#define PROTO_DEFAULT_RETRY_BASE_S 1
+#define PROTO_DEFAULT_SHUTDOWN_DEADLINE_S 20
+#define PROTO_DEFAULT_RETENTION_DAYS 7
+#define PROTO_RECORD_GRACE_S 86400
+#define PROTO_TASK_ID_PATTERN "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+#define PROTO_REPORT_TYPE_PATTERN "[A-Z][A-Z0-9_]{0,63}"
+#define PROTO_PARAM_NAME_PATTERN "[a-z][a-z0-9_]{0,63}"
+#define PROTO_FILE_NAME_PATTERN "relatorio_[A-Z][A-Z0-9_]{0,63}_[0-9]{8}T[0-9]{6}Z_[0-9a-f]{8}[.]csv"
 
 /* Keys: every key starts with the queue name. Arguments: queue, then the id. */
 #define KEY_TASK_FMT "%s:tarefa:%s"
 #define KEY_TASKS_FMT "%s:tarefas"
+#define KEY_DEAD_FMT "%s:mortas"
+#define KEY_PROCESSING_FMT "%s:processando:%s"
+#define KEY_IDEMPOTENCY_FMT "%s:idempotencia:%s"
+#define KEY_SWEEP_LOCK_FMT "%s:limpeza"
 #define KEY_STATS_FMT "%s:estatisticas"
 #define KEY_WORKER_FMT "%s:trabalhador:%s"
-#define KEY_PROCESSING_FMT "%s:processando:%s"
-#define KEY_DEAD_FMT "%s:mortas"
 
 /* Task states (field `status`). */
 #define STATUS_QUEUED "na_fila"
@@ -52,10 +68,12 @@
 #define F_STARTED "iniciado_em"
 #define F_FINISHED "concluido_em"
 #define F_ERROR "erro"
+#define F_ERROR_CODE "erro_codigo"
 #define F_WORKER "worker"
 #define F_ATTEMPTS "tentativas"
 #define F_NEXT_ATTEMPT "proxima_tentativa_em"
 #define F_CANCELLED "cancelado_em"
+#define F_EXPIRED "expirado_em"
 
 /* Counters of the statistics hash. */
 #define STAT_DONE "tarefas_concluidas"
@@ -65,8 +83,24 @@
 #define STAT_ROWS "linhas"
 #define STAT_BYTES "bytes"
 
-/* Every log line starts with this (docs/protocol.md, "Log lines"). */
-#define LOG_PREFIX "Worker C: "
-#define WORKER_KIND "c"
+/* Error codes (field `erro_codigo`) and their default Portuguese texts. */
+#define ERR_INVALID_MESSAGE "mensagem_invalida"
+#define ERR_UNKNOWN_TYPE "tipo_desconhecido"
+#define ERR_INVALID_PARAMETER "parametro_invalido"
+#define ERR_DATABASE_UNAVAILABLE "banco_indisponivel"
+#define ERR_QUERY_FAILED "consulta_falhou"
+#define ERR_DISK_FULL "disco_cheio"
+#define ERR_WRITE_FAILED "escrita_falhou"
+#define ERR_ATTEMPTS_EXHAUSTED "tentativas_esgotadas"
+#define ERR_CANCELLED "cancelada"
+#define ERR_INVALID_MESSAGE_TEXT "mensagem inválida"
+#define ERR_UNKNOWN_TYPE_TEXT "tipo de relatório desconhecido"
+#define ERR_INVALID_PARAMETER_TEXT "parâmetro inválido"
+#define ERR_DATABASE_UNAVAILABLE_TEXT "banco de dados indisponível"
+#define ERR_QUERY_FAILED_TEXT "a consulta do relatório falhou"
+#define ERR_DISK_FULL_TEXT "disco cheio ao gravar o relatório"
+#define ERR_WRITE_FAILED_TEXT "erro ao gravar o relatório"
+#define ERR_ATTEMPTS_EXHAUSTED_TEXT "tentativas esgotadas"
+#define ERR_CANCELLED_TEXT "tarefa cancelada"
 
 #endif

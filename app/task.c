@@ -13,8 +13,6 @@
 #include "protocol.h"
 #include "worker.h"
 
-#define FINAL_WRITE_ATTEMPTS 20 /* as the Python worker: about a minute of backoff */
-
 typedef enum { RECORDED = 1, ALREADY_FINAL = 0, NOT_RECORDED = -1 } record_result;
 
 static void task_key(const worker *w, const char *task_id, char *key, size_t n) {
@@ -92,7 +90,7 @@ static int record_once(worker *w, const char *task_id, const char *raw, size_t l
         cmd_args(&c[n++], hdel, 3);
         const char *expire[] = {"EXPIRE", key};
         cmd_args(&c[n], expire, 2);
-        store_cmd_argll(&c[n++], (long long)(w->cfg.retention_days * 86400) + 86400);
+        store_cmd_argll(&c[n++], (long long)(w->cfg.retention_days * 86400) + PROTO_RECORD_GRACE_S);
         const char *outcome = strcmp(f->status, STATUS_DONE) == 0     ? STAT_DONE
                               : strcmp(f->status, STATUS_FAILED) == 0 ? STAT_FAILED
                                                                       : STAT_CANCELLED;
@@ -119,8 +117,8 @@ static int record_once(worker *w, const char *task_id, const char *raw, size_t l
  * cannot, the message stays in the processing list and recovery runs the task again later. */
 static record_result record(worker *w, const char *task_id, const char *raw, size_t len,
                             const final_state *f) {
-    double backoff = 0.5;
-    for (int attempt = 0; attempt < FINAL_WRITE_ATTEMPTS;) {
+    double backoff = PROTO_REDIS_BACKOFF_FIRST_S;
+    for (int attempt = 0; attempt < PROTO_FINAL_WRITE_ATTEMPTS;) {
         record_result result = NOT_RECORDED;
         int rc = record_once(w, task_id, raw, len, f, &result);
         if (rc == WK_OK) return result;
@@ -128,7 +126,7 @@ static record_result record(worker *w, const char *task_id, const char *raw, siz
         log_warning(task_id, "Redis indisponível ao registrar %s (%s); nova tentativa", task_id,
                     w->st.errstr);
         clock_sleep(backoff);
-        backoff = backoff * 2 > 5.0 ? 5.0 : backoff * 2;
+        backoff = backoff * 2 > PROTO_REDIS_BACKOFF_MAX_S ? PROTO_REDIS_BACKOFF_MAX_S : backoff * 2;
         attempt++;
     }
     return NOT_RECORDED;

@@ -10,9 +10,6 @@
 #include "log.h"
 #include "protocol.h"
 
-#define BACKOFF_FIRST_S 0.5
-#define BACKOFF_MAX_S 5.0
-
 void worker_init(worker *w, const config *cfg, volatile sig_atomic_t *stopping,
                  volatile sig_atomic_t *pop_fd) {
     memset(w, 0, sizeof *w);
@@ -23,7 +20,7 @@ void worker_init(worker *w, const config *cfg, volatile sig_atomic_t *stopping,
     snprintf(w->id, sizeof w->id, "%s-%s-%ld", WORKER_KIND, w->host, (long)getpid());
     snprintf(w->processing, sizeof w->processing, KEY_PROCESSING_FMT, w->cfg.queue, w->id);
     clock_now_iso(w->started);
-    w->backoff = BACKOFF_FIRST_S;
+    w->backoff = PROTO_REDIS_BACKOFF_FIRST_S;
     w->stopping = stopping;
     w->pop_fd = pop_fd;
 }
@@ -60,10 +57,10 @@ void worker_backoff(worker *w) {
     log_warning(NULL, "Conexão com o Redis perdida (%s); nova tentativa em %.1fs", w->st.errstr,
                 w->backoff);
     clock_sleep(w->backoff);
-    w->backoff = w->backoff * 2 > BACKOFF_MAX_S ? BACKOFF_MAX_S : w->backoff * 2;
+    w->backoff = w->backoff * 2 > PROTO_REDIS_BACKOFF_MAX_S ? PROTO_REDIS_BACKOFF_MAX_S : w->backoff * 2;
 }
 
-void worker_backoff_reset(worker *w) { w->backoff = BACKOFF_FIRST_S; }
+void worker_backoff_reset(worker *w) { w->backoff = PROTO_REDIS_BACKOFF_FIRST_S; }
 
 worker_check_result worker_check(worker *w) {
     double now = clock_monotonic();

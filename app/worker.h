@@ -11,6 +11,8 @@
 #include "message.h"
 #include "store.h"
 
+#define WORKER_KIND "c" /* the first part of worker_id and the heartbeat's "tipo" */
+
 typedef struct {
     config cfg;
     store st;
