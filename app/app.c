@@ -14,6 +14,7 @@
 #include "config.h"
 #include "export.h"
 #include "log.h"
+#include "message.h"
 #include "worker.h"
 
 static volatile sig_atomic_t stopping = 0;
@@ -74,11 +75,16 @@ int main(void) {
         return 2;
     }
     char why[WK_ERRSTR_LEN];
+    if (message_init(why) != WK_OK) {
+        fprintf(stderr, "Worker C: %s\n", why);
+        return 1;
+    }
     if (export_global_init(why) != WK_OK)
         log_warning(NULL, "SQLite com a configuração padrão: %s", why);
     worker_init(&w, &cfg, &stopping, &pop_fd);
     worker_run(&w);
     worker_close(&w);
     export_global_shutdown();
+    message_shutdown();
     return 0;
 }

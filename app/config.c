@@ -3,21 +3,11 @@
 #include "config.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "protocol.h"
-
-static int bad(config *c, const char *fmt, ...) WK_PRINTF(2, 3);
-static int bad(config *c, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(c->errstr, sizeof c->errstr, fmt, ap);
-    va_end(ap);
-    return WK_ERR;
-}
 
 static const char *env_or(const char *name, const char *fallback) {
     const char *v = getenv(name);
@@ -63,7 +53,7 @@ static int parse_credentials(config *c, const char **rest, const char *url) {
     if (!copy(c->redis_user, sizeof c->redis_user, *rest, (size_t)(user_end - *rest)) ||
         (colon && !copy(c->redis_password, sizeof c->redis_password, colon + 1,
                         (size_t)(at - colon - 1))))
-        return bad(c, "REDIS_URL: usuário ou senha longos demais");
+        return wk_error(c->errstr, "REDIS_URL: usuário ou senha longos demais");
     *rest = at + 1;
     return WK_OK;
 }
@@ -80,16 +70,17 @@ int config_parse_redis_url(config *c, const char *url) {
         const char *q = strchr(rest, '?');
         size_t n = q ? (size_t)(q - rest) : strlen(rest);
         if (n == 0 || !copy(c->redis_socket, sizeof c->redis_socket, rest, n))
-            return bad(c, "REDIS_URL inválida (unix://[senha@]/caminho[?db=N]): %s", url);
+            return wk_error(c->errstr, "REDIS_URL inválida (unix://[senha@]/caminho[?db=N]): %s",
+                            url);
         if (q != NULL) {
             if (strncmp(q, "?db=", 4) != 0 || !parse_long(q + 4, 0, 1 << 20, &v))
-                return bad(c, "REDIS_URL: parâmetro db inválido: %s", url);
+                return wk_error(c->errstr, "REDIS_URL: parâmetro db inválido: %s", url);
             c->redis_db = (int)v;
         }
         return WK_OK;
     }
     if (strncmp(url, "redis://", 8) != 0)
-        return bad(c, "REDIS_URL deve começar com redis:// ou unix://: %s", url);
+        return wk_error(c->errstr, "REDIS_URL deve começar com redis:// ou unix://: %s", url);
     rest = url + 8;
     if (parse_credentials(c, &rest, url) != WK_OK) return WK_ERR;
     const char *slash = strchr(rest, '/');
@@ -99,18 +90,18 @@ int config_parse_redis_url(config *c, const char *url) {
     if (name_end == rest) {
         if (!copy(c->redis_host, sizeof c->redis_host, "localhost", 9)) return WK_ERR;
     } else if (!copy(c->redis_host, sizeof c->redis_host, rest, (size_t)(name_end - rest))) {
-        return bad(c, "REDIS_URL: nome de servidor longo demais");
+        return wk_error(c->errstr, "REDIS_URL: nome de servidor longo demais");
     }
     if (colon != NULL) {
         char port[16];
         if (!copy(port, sizeof port, colon + 1, (size_t)(host_end - colon - 1)) ||
             !parse_long(port, 1, 65535, &v))
-            return bad(c, "REDIS_URL: porta inválida: %s", url);
+            return wk_error(c->errstr, "REDIS_URL: porta inválida: %s", url);
         c->redis_port = (int)v;
     }
     if (slash != NULL && slash[1] != '\0') {
         if (!parse_long(slash + 1, 0, 1 << 20, &v))
-            return bad(c, "REDIS_URL: número do banco inválido: %s", url);
+            return wk_error(c->errstr, "REDIS_URL: número do banco inválido: %s", url);
         c->redis_db = (int)v;
     }
     return WK_OK;
@@ -138,29 +129,31 @@ int config_load(config *c) {
     c->queue = env_or("QUEUE_NAME", PROTO_DEFAULT_QUEUE);
     c->catalog_dir = env_or("CATALOG_DIR", "catalog");
     if (!valid_queue(c->queue))
-        return bad(c, "QUEUE_NAME inválido (1 a 64 de A-Z a-z 0-9 _ . -): %s", c->queue);
+        return wk_error(c->errstr, "QUEUE_NAME inválido (1 a 64 de A-Z a-z 0-9 _ . -): %s",
+                        c->queue);
     const char *every = env_or("PROGRESS_EVERY", NULL);
     c->progress_every = PROTO_PROGRESS_EVERY_ROWS;
     if (every != NULL && !parse_long(every, 1, 1000000000L, &c->progress_every))
-        return bad(c, "PROGRESS_EVERY deve ser um inteiro >= 1: %s", every);
+        return wk_error(c->errstr, "PROGRESS_EVERY deve ser um inteiro >= 1: %s", every);
     const char *v;
     c->max_attempts = PROTO_DEFAULT_MAX_ATTEMPTS;
     if ((v = env_or("MAX_TENTATIVAS", NULL)) && !parse_long(v, 1, 100, &c->max_attempts))
-        return bad(c, "MAX_TENTATIVAS deve ser um inteiro de 1 a 100: %s", v);
+        return wk_error(c->errstr, "MAX_TENTATIVAS deve ser um inteiro de 1 a 100: %s", v);
     c->retry_base_s = PROTO_DEFAULT_RETRY_BASE_S;
     if ((v = env_or("RETRY_BASE_S", NULL)) && !parse_double(v, 0, 60, &c->retry_base_s))
-        return bad(c, "RETRY_BASE_S deve ser um número de 0 a 60: %s", v);
+        return wk_error(c->errstr, "RETRY_BASE_S deve ser um número de 0 a 60: %s", v);
     c->shutdown_deadline_s = PROTO_DEFAULT_SHUTDOWN_DEADLINE_S;
     if ((v = env_or("SHUTDOWN_DEADLINE_S", NULL)) &&
         !parse_double(v, 0, 3600, &c->shutdown_deadline_s))
-        return bad(c, "SHUTDOWN_DEADLINE_S deve ser um número de 0 a 3600: %s", v);
+        return wk_error(c->errstr, "SHUTDOWN_DEADLINE_S deve ser um número de 0 a 3600: %s", v);
     c->retention_days = PROTO_DEFAULT_RETENTION_DAYS;
     if ((v = env_or("RETENCAO_DIAS", NULL)) &&
         (!parse_double(v, 0, 3650, &c->retention_days) || c->retention_days <= 0))
-        return bad(c, "RETENCAO_DIAS deve ser um número maior que 0 e até 3650: %s", v);
+        return wk_error(c->errstr, "RETENCAO_DIAS deve ser um número maior que 0 e até 3650: %s",
+                        v);
     v = env_or("LOG_FORMAT", "text");
     if (strcmp(v, "text") == 0) c->log_format = LOG_TEXT;
     else if (strcmp(v, "json") == 0) c->log_format = LOG_JSON;
-    else return bad(c, "LOG_FORMAT deve ser text ou json: %s", v);
+    else return wk_error(c->errstr, "LOG_FORMAT deve ser text ou json: %s", v);
     return WK_OK;
 }

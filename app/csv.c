@@ -13,8 +13,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "floatrepr.h"
-
 #if defined(__SSE2__)
 #include <emmintrin.h>
 #endif
@@ -23,10 +21,7 @@
 static const unsigned char quote_needed[256] = {['\n'] = 1, ['\r'] = 1, ['"'] = 1, [','] = 1};
 
 static int fail(csv_writer *w, int err) {
-    if (w->err == 0) {
-        w->err = err;
-        snprintf(w->errstr, sizeof w->errstr, "%s", strerror(err));
-    }
+    if (w->err == 0) w->err = err;
     return WK_ERR;
 }
 
@@ -149,9 +144,14 @@ int csv_put_int(csv_writer *w, long long v) {
 
 int csv_put_real(csv_writer *w, double v) {
     if (start_field(w) != WK_OK) return WK_ERR;
-    char tmp[FLOATREPR_MAX];
-    size_t n = float_repr(v, tmp);
-    return append(w, tmp, n);
+    char tmp[CSV_REAL_LEN];
+    return append(w, tmp, csv_format_real(v, tmp));
+}
+
+size_t csv_format_real(double v, char *out) {
+    int n = snprintf(out, CSV_REAL_LEN, "%.15g", v);
+    if (strtod(out, NULL) != v) n = snprintf(out, CSV_REAL_LEN, "%.17g", v);
+    return (size_t)n;
 }
 
 int csv_put_null(csv_writer *w) { return start_field(w); }

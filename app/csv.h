@@ -1,9 +1,9 @@
-/* csv.h -- a CSV writer that produces exactly what Python's csv module writes with its default
- * dialect (docs/protocol.md, "CSV format"), through one large buffer onto a file descriptor.
+/* csv.h -- the CSV format of docs/protocol.md ("CSV format"), the same bytes whichever worker
+ * writes them, through one large buffer onto a file descriptor.
  *
  * Usage: csv_open(); for each row { csv_put_*() per field; csv_end_row(); } csv_close().
- * Every function returns WK_OK or WK_ERR; after the first error the writer stays failed,
- * `err` holds the errno and `errstr` its text, and later calls do nothing but return WK_ERR. */
+ * Every function returns WK_OK or WK_ERR; after the first error the writer stays failed, `err`
+ * holds the errno, and later calls do nothing but return WK_ERR. */
 #ifndef RELATORIOS_CSV_H
 #define RELATORIOS_CSV_H
 
@@ -13,6 +13,7 @@
 #include "wk.h"
 
 #define CSV_BUFFER_BYTES (1u << 20) /* the size callers should give csv_open() */
+#define CSV_REAL_LEN 32              /* room for csv_format_real(): "-2.2250738585072014e-308" */
 
 typedef struct csv_writer {
     int fd;
@@ -23,7 +24,6 @@ typedef struct csv_writer {
     uint64_t row_start; /* `total` when the current row began */
     int row_fields;
     int err; /* errno of the first failure, 0 while healthy */
-    char errstr[WK_ERRSTR_LEN];
 } csv_writer;
 
 /* Creates (or truncates) `path` with mode 0644 and prepares `w` to write through `buf` (`cap`
@@ -35,8 +35,13 @@ int csv_open(csv_writer *w, const char *path, unsigned char *buf, size_t cap);
 /* Fields of the current row. Text is copied byte for byte, quoted when it holds , " CR or LF. */
 int csv_put_text(csv_writer *w, const void *bytes, size_t len);
 int csv_put_int(csv_writer *w, long long v);
-int csv_put_real(csv_writer *w, double v); /* Python repr(float) */
+int csv_put_real(csv_writer *w, double v); /* as csv_format_real() */
 int csv_put_null(csv_writer *w);           /* an empty field */
+
+/* Writes a REAL as the protocol does into `out` (CSV_REAL_LEN bytes) and returns its length:
+ * printf("%.15g"), or "%.17g" when the 15-digit text does not read back to the same double
+ * ("0.1", "1", "1e+16", "0.30000000000000004", "-0", "inf"). */
+size_t csv_format_real(double v, char *out);
 
 /* Ends the row with CRLF; a row of one empty field is written as "" (Python's rule). */
 int csv_end_row(csv_writer *w);

@@ -3,7 +3,6 @@
 #include "export.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,36 +31,24 @@ static unsigned char *csv_buffer;
 
 int export_global_init(char *errstr) {
     csv_buffer = malloc(CSV_BUFFER_BYTES);
-    if (csv_buffer == NULL) {
-        snprintf(errstr, WK_ERRSTR_LEN, "memória insuficiente para o buffer do CSV");
-        return WK_ERR;
-    }
+    if (csv_buffer == NULL) return wk_error(errstr, "memória insuficiente para o buffer do CSV");
     touch(csv_buffer, CSV_BUFFER_BYTES);
     int hdr = 0;
     if (sqlite3_config(SQLITE_CONFIG_SINGLETHREAD) != SQLITE_OK ||
         sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0) != SQLITE_OK ||
-        sqlite3_config(SQLITE_CONFIG_PCACHE_HDRSZ, &hdr) != SQLITE_OK) {
-        snprintf(errstr, WK_ERRSTR_LEN, "sqlite3_config falhou (SQLite já iniciado?)");
-        return WK_ERR;
-    }
+        sqlite3_config(SQLITE_CONFIG_PCACHE_HDRSZ, &hdr) != SQLITE_OK)
+        return wk_error(errstr, "sqlite3_config falhou (SQLite já iniciado?)");
     size_t slot = ((size_t)CACHE_PAGE_BYTES + (size_t)hdr + 7) & ~(size_t)7;
     page_cache = malloc(slot * CACHE_SLOTS);
-    if (page_cache == NULL) {
-        snprintf(errstr, WK_ERRSTR_LEN, "memória insuficiente para o cache do SQLite");
-        return WK_ERR;
-    }
+    if (page_cache == NULL) return wk_error(errstr, "memória insuficiente para o cache do SQLite");
     touch(page_cache, slot * CACHE_SLOTS);
     if (sqlite3_config(SQLITE_CONFIG_PAGECACHE, page_cache, (int)slot, CACHE_SLOTS) != SQLITE_OK) {
         free(page_cache);
         page_cache = NULL;
-        snprintf(errstr, WK_ERRSTR_LEN, "sqlite3_config(SQLITE_CONFIG_PAGECACHE) falhou");
-        return WK_ERR;
+        return wk_error(errstr, "sqlite3_config(SQLITE_CONFIG_PAGECACHE) falhou");
     }
     int rc = sqlite3_initialize();
-    if (rc != SQLITE_OK) {
-        snprintf(errstr, WK_ERRSTR_LEN, "sqlite3_initialize: %s", sqlite3_errstr(rc));
-        return WK_ERR;
-    }
+    if (rc != SQLITE_OK) return wk_error(errstr, "sqlite3_initialize: %s", sqlite3_errstr(rc));
     return WK_OK;
 }
 
@@ -75,31 +62,52 @@ void export_global_shutdown(void) {
     }
 }
 
-static int bad(export_job *job, const char *fmt, ...) WK_PRINTF(2, 3);
-static int bad(export_job *job, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(job->errstr, sizeof job->errstr, fmt, ap);
-    va_end(ap);
+/* Sets the job's code and whether it is transient, and returns WK_ERR: the caller then writes
+ * the `erro` with wk_error(job->errstr, ...). */
+static int failed(export_job *job, const char *code, int transient) {
+    job->code = code;
+    job->transient = transient;
     return WK_ERR;
 }
 
-/* SQLite errors worth a retry (docs/protocol.md): BUSY, LOCKED, FULL, CANTOPEN, IOERR*. */
-static int sqlite_transient(int rc) {
-    int primary = rc & 0xff;
-    return primary == SQLITE_BUSY || primary == SQLITE_LOCKED || primary == SQLITE_FULL ||
-           primary == SQLITE_CANTOPEN || primary == SQLITE_IOERR;
+/* An SQLite error (docs/protocol.md, "Error codes"): the database cannot be opened or read now
+ * (BUSY, LOCKED, CANTOPEN, IOERR*: banco_indisponivel), a temporary file filled the disk (FULL:
+ * disco_cheio), both transient; anything else is the report's query failing, for good. */
+static int sqlite_failed(export_job *job, int rc, const char *said) {
+    (void)wk_error(job->detail, "SQLite: %s", said);
+    const char *text = ERR_QUERY_FAILED_TEXT;
+    switch (rc & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+    case SQLITE_CANTOPEN:
+    case SQLITE_IOERR:
+        (void)failed(job, ERR_DATABASE_UNAVAILABLE, 1);
+        text = ERR_DATABASE_UNAVAILABLE_TEXT;
+        break;
+    case SQLITE_FULL:
+        (void)failed(job, ERR_DISK_FULL, 1);
+        text = ERR_DISK_FULL_TEXT;
+        break;
+    default: (void)failed(job, ERR_QUERY_FAILED, 0);
+    }
+    return wk_error(job->errstr, "%s (código SQLite %d)", text, rc);
 }
 
-/* "erro do SQLite: <message>", classified by the connection's extended error code. */
-static int sqlite_error(export_job *job) {
-    job->transient = sqlite_transient(sqlite3_extended_errcode(job->db));
-    return bad(job, "erro do SQLite: %s", sqlite3_errmsg(job->db));
+/* The connection's last error. */
+static int db_failed(export_job *job) {
+    return sqlite_failed(job, sqlite3_extended_errcode(job->db), sqlite3_errmsg(job->db));
 }
 
-/* Write errors worth a retry: a full disk or quota, an I/O error. */
-static int errno_transient(int err) {
-    return err == ENOSPC || err == EIO || err == EDQUOT || err == EAGAIN;
+/* Writing <arquivo>.part failed with `err`: no space or quota is disco_cheio, anything else
+ * escrita_falhou; EIO and EAGAIN may pass, so they are retried. */
+static int write_failed(export_job *job, const char *arquivo, int err) {
+    (void)wk_error(job->detail, "%s.part: %s", arquivo, strerror(err));
+    if (err == ENOSPC || err == EDQUOT) {
+        (void)failed(job, ERR_DISK_FULL, 1);
+        return wk_error(job->errstr, "%s (errno %d)", ERR_DISK_FULL_TEXT, err);
+    }
+    (void)failed(job, ERR_WRITE_FAILED, err == EIO || err == EAGAIN);
+    return wk_error(job->errstr, "%s (errno %d)", ERR_WRITE_FAILED_TEXT, err);
 }
 
 static int is_regular_file(const char *path) {
@@ -107,33 +115,28 @@ static int is_regular_file(const char *path) {
     return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
-/* Reads the whole SQL file into a NUL-terminated heap string (*out, freed by the caller). */
+/* Reads the whole SQL file into a NUL-terminated heap string (*out, freed by the caller). A
+ * catalog file that cannot be read is the report's fault: consulta_falhou. */
 static int read_sql(export_job *job, const char *path, char **out) {
     *out = NULL;
     FILE *f = fopen(path, "rb");
-    if (f == NULL) return bad(job, "erro ao ler %s: %s", path, strerror(errno));
-    char *sql = malloc(MAX_SQL_BYTES + 1);
-    if (sql == NULL) {
-        (void)fclose(f);
-        return bad(job, "memória insuficiente para ler %s", path);
-    }
-    size_t n = fread(sql, 1, MAX_SQL_BYTES + 1, f);
-    int read_error = ferror(f);
-    if (fclose(f) != 0 || read_error) {
+    char *sql = f != NULL ? malloc(MAX_SQL_BYTES + 1) : NULL;
+    size_t n = sql != NULL ? fread(sql, 1, MAX_SQL_BYTES + 1, f) : 0;
+    int err = f == NULL ? errno : sql == NULL ? ENOMEM : ferror(f) ? EIO : 0;
+    if (f != NULL && fclose(f) != 0 && err == 0) err = errno;
+    if (err == 0 && n > MAX_SQL_BYTES) err = EFBIG;
+    if (err != 0) {
         free(sql);
-        return bad(job, "erro ao ler %s", path);
-    }
-    if (n > MAX_SQL_BYTES) {
-        free(sql);
-        return bad(job, "%s maior que %d bytes", path, MAX_SQL_BYTES);
+        (void)wk_error(job->detail, "%s: %s", path, strerror(err));
+        (void)failed(job, ERR_QUERY_FAILED, 0);
+        return wk_error(job->errstr, "%s: arquivo do catálogo ilegível", ERR_QUERY_FAILED_TEXT);
     }
     sql[n] = '\0';
     *out = sql;
     return WK_OK;
 }
 
-/* Skips whitespace and SQL comments; what remains after the first statement must be empty
- * (Python's sqlite3 refuses more than one statement in the same way). */
+/* Skips whitespace and SQL comments; what remains after the first statement must be empty. */
 static int only_comments(const char *p) {
     for (;;) {
         while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r' || *p == '\f') p++;
@@ -149,45 +152,46 @@ static int only_comments(const char *p) {
     }
 }
 
-/* Binds the message's parameters: every statement parameter must be given, and every given
- * parameter must be in the statement (the same checks and order as the Python worker). */
+static const message_param *find_param(const message *m, const char *name) {
+    for (int k = 0; k < m->nparams; k++)
+        if (strcmp(m->params[k].name, name) == 0) return &m->params[k];
+    return NULL;
+}
+
+static int bind_one(sqlite3_stmt *st, int i, const message_param *p) {
+    long long as_int;
+    if (p->kind == PARAM_NULL) return sqlite3_bind_null(st, i);
+    if (p->kind == PARAM_TEXT) return sqlite3_bind_text(st, i, p->text, -1, SQLITE_TRANSIENT);
+    if (message_param_is_integral(p, &as_int)) return sqlite3_bind_int64(st, i, as_int);
+    return sqlite3_bind_double(st, i, p->number);
+}
+
+/* Binds the message's parameters by name: every parameter of the statement must be given, and
+ * every given parameter must be one of the statement's (parametro_invalido, naming it). */
 static int bind_params(export_job *job, const message *m) {
     sqlite3_stmt *st = job->stmt;
     int count = sqlite3_bind_parameter_count(st);
     for (int i = 1; i <= count; i++) {
         const char *name = sqlite3_bind_parameter_name(st, i);
-        if (name == NULL)
-            return bad(job,
-                       "erro no SQL do relatório: Binding %d has no name, but you supplied a "
-                       "dictionary (which has only names).",
-                       i);
-        int found = 0;
-        for (int k = 0; k < m->nparams && !found; k++) found = strcmp(m->params[k].name, name + 1) == 0;
-        if (!found) return bad(job, "parâmetro ausente: %s", name + 1);
-    }
-    for (int k = 0; k < m->nparams; k++) {
-        const message_param *p = &m->params[k];
-        static const char prefixes[] = ":@$";
-        for (const char *pre = prefixes; *pre; pre++) {
-            char full[PROTO_MAX_NAME + 2];
-            snprintf(full, sizeof full, "%c%s", *pre, p->name);
-            int idx = sqlite3_bind_parameter_index(st, full);
-            if (idx == 0) continue;
-            long long as_int;
-            int rc;
-            if (p->kind == PARAM_NULL) rc = sqlite3_bind_null(st, idx);
-            else if (p->kind == PARAM_TEXT)
-                rc = sqlite3_bind_text(st, idx, p->text, (int)p->text_len, SQLITE_TRANSIENT);
-            else if (message_param_is_integral(p, &as_int)) rc = sqlite3_bind_int64(st, idx, as_int);
-            else rc = sqlite3_bind_double(st, idx, p->d);
-            if (rc != SQLITE_OK) return sqlite_error(job);
+        if (name == NULL || name[0] == '?') {
+            (void)failed(job, ERR_QUERY_FAILED, 0);
+            return wk_error(job->errstr, "%s: parâmetro sem nome no SQL", ERR_QUERY_FAILED_TEXT);
         }
+        const message_param *p = find_param(m, name + 1);
+        if (p == NULL) {
+            (void)failed(job, ERR_INVALID_PARAMETER, 0);
+            return wk_error(job->errstr, "parâmetro ausente: %s", name + 1);
+        }
+        if (bind_one(st, i, p) != SQLITE_OK) return db_failed(job);
     }
     for (int k = 0; k < m->nparams; k++) {
         int known = 0;
         for (int i = 1; i <= count && !known; i++)
             known = strcmp(sqlite3_bind_parameter_name(st, i) + 1, m->params[k].name) == 0;
-        if (!known) return bad(job, "parâmetro desconhecido: %s", m->params[k].name);
+        if (!known) {
+            (void)failed(job, ERR_INVALID_PARAMETER, 0);
+            return wk_error(job->errstr, "parâmetro desconhecido: %s", m->params[k].name);
+        }
     }
     return WK_OK;
 }
@@ -195,37 +199,38 @@ static int bind_params(export_job *job, const message *m) {
 int export_prepare(export_job *job, const config *cfg, const message *m) {
     memset(job, 0, sizeof *job);
     char path[4096];
-    if (snprintf(path, sizeof path, "%s/%s.sql", cfg->catalog_dir, m->tipo) >= (int)sizeof path)
-        return bad(job, "caminho do catálogo longo demais");
-    /* tipo was matched against ^[A-Z][A-Z0-9_]{0,63}$, so this path never leaves the catalog. */
-    if (!is_regular_file(path)) return bad(job, "tipo de relatório desconhecido: %s", m->tipo);
+    /* tipo matched PROTO_REPORT_TYPE_PATTERN, so this path never leaves the catalog. */
+    if (snprintf(path, sizeof path, "%s/%s.sql", cfg->catalog_dir, m->tipo) >= (int)sizeof path ||
+        !is_regular_file(path)) {
+        (void)failed(job, ERR_UNKNOWN_TYPE, 0);
+        return wk_error(job->errstr, "%s: %s", ERR_UNKNOWN_TYPE_TEXT, m->tipo);
+    }
     char *sql;
     if (read_sql(job, path, &sql) != WK_OK) return WK_ERR;
     if (!is_regular_file(cfg->db_path)) {
         free(sql);
-        job->transient = 1; /* the database may be being generated or replaced right now */
-        return bad(job, "banco de dados não encontrado: %s", cfg->db_path);
+        /* Transient: the database may be being generated or replaced right now. */
+        (void)wk_error(job->detail, "%s: %s", cfg->db_path, strerror(ENOENT));
+        (void)failed(job, ERR_DATABASE_UNAVAILABLE, 1);
+        return wk_error(job->errstr, "%s: arquivo não encontrado", ERR_DATABASE_UNAVAILABLE_TEXT);
     }
     int rc = sqlite3_open_v2(cfg->db_path, &job->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX,
                              NULL);
+    if (rc == SQLITE_OK) rc = sqlite3_busy_timeout(job->db, PROTO_SQLITE_BUSY_TIMEOUT_MS);
     if (rc != SQLITE_OK) {
         free(sql);
-        if (job->db != NULL) return sqlite_error(job);
-        job->transient = sqlite_transient(rc);
-        return bad(job, "erro do SQLite: %s", sqlite3_errstr(rc));
-    }
-    if (sqlite3_busy_timeout(job->db, PROTO_SQLITE_BUSY_TIMEOUT_MS) != SQLITE_OK) {
-        free(sql);
-        return sqlite_error(job);
+        return job->db != NULL ? db_failed(job) : sqlite_failed(job, rc, sqlite3_errstr(rc));
     }
     const char *tail = NULL;
     rc = sqlite3_prepare_v2(job->db, sql, -1, &job->stmt, &tail);
     int several = rc == SQLITE_OK && tail != NULL && !only_comments(tail);
     free(sql);
-    if (rc != SQLITE_OK) return sqlite_error(job);
-    if (job->stmt == NULL) return bad(job, "erro no SQL do relatório: nenhuma consulta no arquivo");
-    if (several)
-        return bad(job, "erro no SQL do relatório: You can only execute one statement at a time.");
+    if (rc != SQLITE_OK) return db_failed(job);
+    if (job->stmt == NULL || several) {
+        (void)failed(job, ERR_QUERY_FAILED, 0);
+        return wk_error(job->errstr, "%s: o arquivo do catálogo deve ter uma só consulta",
+                        ERR_QUERY_FAILED_TEXT);
+    }
     return bind_params(job, m);
 }
 
@@ -240,14 +245,13 @@ static int put_column(export_job *job, csv_writer *w, int i) {
     case SQLITE_BLOB: {
         const void *p = sqlite3_column_blob(st, i);
         int n = sqlite3_column_bytes(st, i);
-        if (p == NULL && sqlite3_errcode(job->db) == SQLITE_NOMEM)
-            return bad(job, "erro do SQLite: out of memory");
+        if (p == NULL && sqlite3_errcode(job->db) == SQLITE_NOMEM) return db_failed(job);
         return csv_put_text(w, p, p ? (size_t)n : 0);
     }
     default: { /* SQLITE_TEXT */
         const unsigned char *p = sqlite3_column_text(st, i);
         int n = sqlite3_column_bytes(st, i);
-        if (p == NULL) return bad(job, "erro do SQLite: out of memory");
+        if (p == NULL) return sqlite_failed(job, SQLITE_NOMEM, sqlite3_errstr(SQLITE_NOMEM));
         return csv_put_text(w, p, (size_t)n);
     }
     }
@@ -259,7 +263,7 @@ static int write_rows(export_job *job, csv_writer *w, int rc, long every,
     int ncols = sqlite3_column_count(st);
     for (int i = 0; i < ncols; i++) {
         const char *name = sqlite3_column_name(st, i);
-        if (name == NULL) return bad(job, "erro do SQLite: out of memory");
+        if (name == NULL) return sqlite_failed(job, SQLITE_NOMEM, sqlite3_errstr(SQLITE_NOMEM));
         if (csv_put_text(w, name, strlen(name)) != WK_OK) return WK_ERR;
     }
     if (csv_end_row(w) != WK_OK) return WK_ERR;
@@ -277,7 +281,7 @@ static int write_rows(export_job *job, csv_writer *w, int rc, long every,
         rc = sqlite3_step(st);
     }
     *rows = n;
-    if (rc != SQLITE_DONE) return sqlite_error(job);
+    if (rc != SQLITE_DONE) return db_failed(job);
     return WK_OK;
 }
 
@@ -294,63 +298,47 @@ static int on_sqlite_progress(void *arg) {
     return t->stopped;
 }
 
+/* Writes the rows into `part` and renames it to `target`. On WK_ERR the error is set. */
+static int write_file(export_job *job, const config *cfg, const char *arquivo, const char *part,
+                      const char *target, int rc, export_progress_fn progress, void *ud,
+                      uint64_t *rows, uint64_t *bytes) {
+    /* Without export_global_init (a failed start-up), one buffer per report. */
+    unsigned char *own = csv_buffer ? NULL : malloc(CSV_BUFFER_BYTES);
+    unsigned char *buffer = csv_buffer ? csv_buffer : own;
+    if (buffer == NULL) return write_failed(job, arquivo, ENOMEM);
+    csv_writer w;
+    int written = csv_open(&w, part, buffer, CSV_BUFFER_BYTES) == WK_OK
+                      ? write_rows(job, &w, rc, cfg->progress_every, progress, ud, rows)
+                      : WK_ERR;
+    int db_error = written != WK_OK && w.err == 0; /* SQLite's error, already set */
+    *bytes = csv_bytes(&w);
+    int closed = csv_close(&w); /* after a failed open it only reports that failure */
+    free(own);
+    if (db_error) return WK_ERR;
+    if (closed != WK_OK) return write_failed(job, arquivo, w.err);
+    if (rename(part, target) != 0) return write_failed(job, arquivo, errno);
+    return WK_OK;
+}
+
 int export_stream(export_job *job, const config *cfg, const char *arquivo,
                   export_progress_fn progress, export_tick_fn tick, void *ud, uint64_t *rows,
                   uint64_t *bytes) {
     char target[4096], part[4096 + 8];
     if (snprintf(target, sizeof target, "%s/%s", cfg->export_dir, arquivo) >= (int)sizeof target)
-        return bad(job, "caminho de exportação longo demais");
+        return write_failed(job, arquivo, ENAMETOOLONG);
     snprintf(part, sizeof part, "%s.part", target);
     tick_state t = {tick, ud, 0};
-    /* Every 10,000 virtual-machine steps (as the Python worker); the callback rate-limits itself.
-     * Removed before returning: `t` lives on this stack frame. */
+    /* The callback rate-limits itself. Removed before returning: `t` lives on this frame. */
     sqlite3_progress_handler(job->db, PROTO_SQLITE_PROGRESS_STEPS, on_sqlite_progress, &t);
     /* The first step runs the query: its errors come before any file exists. */
     int rc = sqlite3_step(job->stmt);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-        sqlite3_progress_handler(job->db, 0, NULL, NULL);
-        job->interrupted = t.stopped;
-        return sqlite_error(job);
-    }
-    /* Without export_global_init (a failed start-up), one buffer per report. */
-    unsigned char *own = csv_buffer ? NULL : malloc(CSV_BUFFER_BYTES);
-    unsigned char *buffer = csv_buffer ? csv_buffer : own;
-    csv_writer w;
-    if (buffer == NULL) {
-        sqlite3_progress_handler(job->db, 0, NULL, NULL);
-        return bad(job, "erro de escrita em %s.part: %s", arquivo, strerror(ENOMEM));
-    }
-    if (csv_open(&w, part, buffer, CSV_BUFFER_BYTES) != WK_OK) {
-        free(own);
-        sqlite3_progress_handler(job->db, 0, NULL, NULL);
-        bad(job, "erro de escrita em %s.part: %s", arquivo, w.errstr);
-        job->transient = errno_transient(w.err);
-        (void)unlink(part);
-        return WK_ERR;
-    }
-    int ok = write_rows(job, &w, rc, cfg->progress_every, progress, ud, rows) == WK_OK;
-    if (!ok && w.err) {
-        bad(job, "erro de escrita em %s.part: %s", arquivo, w.errstr);
-        job->transient = errno_transient(w.err);
-    }
-    *bytes = csv_bytes(&w);
-    if (csv_close(&w) != WK_OK && ok) {
-        bad(job, "erro de escrita em %s.part: %s", arquivo, w.errstr);
-        job->transient = errno_transient(w.err);
-        ok = 0;
-    }
-    if (ok && rename(part, target) != 0) {
-        bad(job, "erro de escrita em %s.part: %s", arquivo, strerror(errno));
-        ok = 0;
-    }
-    free(own);
+    int result = rc == SQLITE_ROW || rc == SQLITE_DONE
+                     ? write_file(job, cfg, arquivo, part, target, rc, progress, ud, rows, bytes)
+                     : db_failed(job);
     sqlite3_progress_handler(job->db, 0, NULL, NULL);
     job->interrupted = t.stopped;
-    if (!ok) {
-        (void)unlink(part);
-        return WK_ERR;
-    }
-    return WK_OK;
+    if (result != WK_OK) (void)unlink(part);
+    return result;
 }
 
 void export_close(export_job *job) {

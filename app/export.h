@@ -3,7 +3,11 @@
  *
  * export_prepare() does everything that can fail before a row is read (catalog file, database,
  * SQL, parameters); export_stream() writes the file. The caller logs between the two, as the
- * protocol's log lines require. Error texts are the Portuguese `erro` of the task. */
+ * protocol's log lines require.
+ *
+ * A failure sets the task's `erro_codigo` (an ERR_* of protocol.h), its `erro` (Portuguese,
+ * without a library's words) and whether it is worth another attempt (docs/protocol.md, "Error
+ * codes"); what SQLite or the system said goes to `detail`, for the log only. */
 #ifndef RELATORIOS_EXPORT_H
 #define RELATORIOS_EXPORT_H
 
@@ -17,9 +21,11 @@
 typedef struct {
     sqlite3 *db;
     sqlite3_stmt *stmt;
-    int transient;   /* on WK_ERR: worth another attempt (locked database, full disk, I/O) */
-    int interrupted; /* on WK_ERR: the tick callback asked to stop */
-    char errstr[WK_ERRSTR_LEN];
+    const char *code; /* on WK_ERR: the task's erro_codigo (ERR_*) */
+    int transient;    /* on WK_ERR: worth another attempt (locked database, full disk, I/O) */
+    int interrupted;  /* on WK_ERR: the tick callback asked to stop */
+    char errstr[WK_ERRSTR_LEN]; /* on WK_ERR: the task's erro */
+    char detail[WK_ERRSTR_LEN]; /* on WK_ERR: the library's message, or "" (for the log) */
 } export_job;
 
 /* Configures SQLite for this process, before any other SQLite call: single-threaded, no memory
@@ -41,12 +47,12 @@ typedef int (*export_tick_fn)(void *ud);
 
 /* Reads CATALOG_DIR/<tipo>.sql, opens DB_PATH read-only, prepares the statement and binds the
  * message's parameters by name. Returns WK_OK with job->db and job->stmt ready, or WK_ERR with
- * job->errstr set; in both cases export_close() must be called. */
+ * the error set (above); in both cases export_close() must be called. */
 int export_prepare(export_job *job, const config *cfg, const message *m);
 
 /* Steps through the rows and writes the CSV; on success renames <arquivo>.part to <arquivo> and
- * sets *rows and *bytes. On any error returns WK_ERR with job->errstr, job->transient and
- * job->interrupted set, and the .part file has been removed. */
+ * sets *rows and *bytes. On any error returns WK_ERR with the error and job->interrupted set, and
+ * the .part file has been removed. */
 int export_stream(export_job *job, const config *cfg, const char *arquivo,
                   export_progress_fn progress, export_tick_fn tick, void *ud, uint64_t *rows,
                   uint64_t *bytes);

@@ -2,16 +2,16 @@
 #define _POSIX_C_SOURCE 200809L
 #include "log.h"
 
+#include <cjson/cJSON.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "clock.h"
-#include "jsonout.h"
-#include "protocol.h"
+#include "utf8.h"
 
-/* The Python worker's logger name: the JSON lines of both workers read alike. */
+/* The logger name of both workers' JSON lines. */
 #define LOG_LOGGER "relatorios.worker"
 
 static log_format current_format = LOG_TEXT;
@@ -40,7 +40,7 @@ static char *format_message(const char *fmt, va_list ap) {
     return s;
 }
 
-/* Now as Python's datetime.now(UTC).isoformat(timespec="milliseconds") writes it. */
+/* Now in ISO 8601 with milliseconds and an explicit offset: 2026-11-29T00:33:48.123+00:00. */
 static void now_iso_offset(char *out, size_t cap) {
     char z[CLOCK_ISO_LEN];
     clock_now_iso(z); /* "...T23:23:24.123Z" */
@@ -49,17 +49,31 @@ static void now_iso_offset(char *out, size_t cap) {
     (void)snprintf(out, cap, "%s+00:00", z);
 }
 
+/* The line as cJSON prints it, or NULL when out of memory. The message may quote bytes that are
+ * not UTF-8 (an SQLite error naming a table): they are replaced, so the line is valid JSON. */
+static char *json_line(const char *when, const char *level, const char *task_id, const char *text) {
+    char *clean = text != NULL ? utf8_clean(text, strlen(text)) : NULL;
+    cJSON *obj = cJSON_CreateObject();
+    char *line = NULL;
+    if (clean != NULL && obj != NULL && cJSON_AddStringToObject(obj, "time", when) &&
+        cJSON_AddStringToObject(obj, "level", level) &&
+        cJSON_AddStringToObject(obj, "logger", LOG_LOGGER) &&
+        cJSON_AddStringToObject(obj, "message", clean) &&
+        (task_id == NULL || task_id[0] == '\0' || cJSON_AddStringToObject(obj, "task_id", task_id)))
+        line = cJSON_PrintUnformatted(obj);
+    cJSON_Delete(obj);
+    free(clean);
+    return line;
+}
+
 static void write_json(const char *level, const char *task_id, const char *fmt, va_list ap) {
     char when[CLOCK_ISO_LEN + 8];
     now_iso_offset(when, sizeof when);
     char *text = format_message(fmt, ap);
-    jsonout j;
-    jsonout_init(&j);
-    int ok = text != NULL &&
-             jsonout_log_entry(&j, when, level, LOG_LOGGER, text, task_id) == WK_OK;
+    char *line = json_line(when, level, task_id, text);
     flockfile(stdout);
-    if (ok) {
-        (void)fwrite(j.buf, 1, j.len, stdout);
+    if (line != NULL) {
+        (void)fputs(line, stdout);
         (void)fputc('\n', stdout);
     } else {
         (void)fprintf(stdout,
@@ -69,7 +83,7 @@ static void write_json(const char *level, const char *task_id, const char *fmt, 
     }
     (void)fflush(stdout);
     funlockfile(stdout);
-    jsonout_free(&j);
+    cJSON_free(line);
     free(text);
 }
 

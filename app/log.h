@@ -1,9 +1,9 @@
 /* log.h -- one line per event on standard output, flushed at once (docs/protocol.md, "Log lines").
  *
  * LOG_FORMAT=text (the default) writes "Worker C: <message>". LOG_FORMAT=json writes one JSON
- * object per line, as the Python worker's relatorios.logs.JsonFormatter does:
- *   {"time": "2026-11-29T00:33:48.123+00:00", "level": "info", "logger": "relatorios.worker",
- *    "message": "<message>", "task_id": "<id>"}
+ * object per line (cJSON), with the members of docs/protocol.md:
+ *   {"time":"2026-11-29T00:33:48.123+00:00","level":"info","logger":"relatorios.worker",
+ *    "message":"<message>","task_id":"<id>"}
  * with "task_id" only when the event concerns a task. */
 #ifndef RELATORIOS_LOG_H
 #define RELATORIOS_LOG_H

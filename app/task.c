@@ -1,16 +1,18 @@
 /* task.c -- one message, from the processing list to a final state in the task hash
- * (docs/protocol.md, "One message"). Same steps, texts and Redis writes as the Python worker's
- * relatorios/worker/loop.py and state.py. */
+ * (docs/protocol.md, "One message"). */
 #define _POSIX_C_SOURCE 200809L
+#include <cjson/cJSON.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "export.h"
-#include "jsonout.h"
 #include "log.h"
 #include "protocol.h"
+#include "utf8.h"
 #include "worker.h"
 
 typedef enum { RECORDED = 1, ALREADY_FINAL = 0, NOT_RECORDED = -1 } record_result;
@@ -19,25 +21,14 @@ static void task_key(const worker *w, const char *task_id, char *key, size_t n) 
     snprintf(key, n, KEY_TASK_FMT, w->cfg.queue, task_id);
 }
 
-static void cmd_args(store_cmd *c, const char *const *args, size_t n) {
-    store_cmd_init(c);
-    for (size_t i = 0; i < n; i++) store_cmd_arg(c, args[i]);
-}
-
-static void cmd_lrem(store_cmd *c, const worker *w, const char *raw, size_t len) {
-    const char *args[] = {"LREM", w->processing, "1"};
-    cmd_args(c, args, 3);
-    store_cmd_argn(c, raw, len);
-}
-
-/* HGET <key> <field> into out (empty when missing). WK_OK or WK_ERR. */
+/* HGET <key> <field> into out (empty when missing), as valid UTF-8 whoever wrote it.
+ * WK_OK or WK_ERR. */
 static int hget(worker *w, const char *key, const char *field, char *out, size_t n) {
-    store_cmd c;
-    const char *args[] = {"HGET", key, field};
-    cmd_args(&c, args, 3);
-    redisReply *r;
-    if (store_query(&w->st, &c, &r) != WK_OK) return WK_ERR;
-    snprintf(out, n, "%s", r->type == REDIS_REPLY_STRING ? r->str : "");
+    redisReply *r = store_command(&w->st, "HGET %s %s", key, field);
+    if (r == NULL) return WK_ERR;
+    char *text = r->type == REDIS_REPLY_STRING ? utf8_clean(r->str, r->len) : NULL;
+    snprintf(out, n, "%s", text != NULL ? text : "");
+    free(text);
     freeReplyObject(r);
     return WK_OK;
 }
@@ -49,67 +40,54 @@ static int is_final(const char *status) {
 
 typedef struct {
     const char *status; /* STATUS_DONE, STATUS_FAILED or STATUS_CANCELLED */
+    const char *code;   /* `erro_codigo`, or NULL */
     const char *error;  /* `erro`, or NULL */
     uint64_t rows, bytes;
     const char *output; /* the file this attempt wrote, removed if the task was cancelled */
 } final_state;
 
-/* One conditional write (WATCH/MULTI/EXEC) of a final state with the release of the message. */
+/* The writes of a final state, inside the caller's MULTI. */
+static void append_final(worker *w, const char *key, const final_state *f) {
+    store *s = &w->st;
+    char now[CLOCK_ISO_LEN], stats[256];
+    clock_now_iso(now);
+    snprintf(stats, sizeof stats, KEY_STATS_FMT, w->cfg.queue);
+    int done = strcmp(f->status, STATUS_DONE) == 0;
+    int cancelled = strcmp(f->status, STATUS_CANCELLED) == 0;
+    store_append(s, "HSET %s %s %s %s %s %s %s", key, F_STATUS, f->status, F_FINISHED, now,
+                 F_WORKER, w->id);
+    if (cancelled)
+        store_append(s, "HSET %s %s %s %s %s", key, F_CANCELLED, now, F_ERROR_CODE, ERR_CANCELLED);
+    if (f->error != NULL)
+        store_append(s, "HSET %s %s %s %s %s", key, F_ERROR, f->error, F_ERROR_CODE, f->code);
+    unsigned long long rows = done ? f->rows : 0, bytes = done ? f->bytes : 0;
+    if (done) store_append(s, "HSET %s %s %llu %s %llu", key, F_ROWS, rows, F_BYTES, bytes);
+    store_append(s, "HDEL %s %s", key, F_NEXT_ATTEMPT);
+    store_append(s, "EXPIRE %s %lld", key,
+                 (long long)(w->cfg.retention_days * 86400) + PROTO_RECORD_GRACE_S);
+    store_append(s, "HINCRBY %s %s 1", stats,
+                 done ? STAT_DONE : cancelled ? STAT_CANCELLED : STAT_FAILED);
+    store_append(s, "HINCRBY %s %s %llu", stats, STAT_ROWS, rows);
+    store_append(s, "HINCRBY %s %s %llu", stats, STAT_BYTES, bytes);
+}
+
+/* One conditional write (WATCH/MULTI/EXEC) of a final state with the release of the message.
+ * Returns WK_OK (*result set), STORE_ABORTED or WK_ERR. */
 static int record_once(worker *w, const char *task_id, const char *raw, size_t len,
                        const final_state *f, record_result *result) {
-    char key[256], stats[256], now[CLOCK_ISO_LEN], current[64];
+    char key[256], current[64];
     task_key(w, task_id, key, sizeof key);
-    snprintf(stats, sizeof stats, KEY_STATS_FMT, w->cfg.queue);
-    store_cmd c[8];
-    const char *watch[] = {"WATCH", key};
-    cmd_args(&c[0], watch, 2);
-    if (store_run(&w->st, c, 1, 0) != WK_OK) return WK_ERR;
-    if (hget(w, key, F_STATUS, current, sizeof current) != WK_OK) return WK_ERR;
-    cmd_lrem(&c[0], w, raw, len);
-    int n = 1;
-    if (!is_final(current)) {
-        clock_now_iso(now);
-        const char *hset[] = {"HSET", key, F_STATUS, f->status, F_FINISHED, now, F_WORKER, w->id};
-        cmd_args(&c[n], hset, 8);
-        if (strcmp(f->status, STATUS_CANCELLED) == 0) {
-            store_cmd_arg(&c[n], F_CANCELLED);
-            store_cmd_arg(&c[n], now);
-        }
-        if (f->error) {
-            store_cmd_arg(&c[n], F_ERROR);
-            store_cmd_arg(&c[n], f->error);
-        }
-        if (strcmp(f->status, STATUS_DONE) == 0) {
-            store_cmd_arg(&c[n], F_ROWS);
-            store_cmd_argll(&c[n], (long long)f->rows);
-            store_cmd_arg(&c[n], F_BYTES);
-            store_cmd_argll(&c[n], (long long)f->bytes);
-        }
-        n++;
-        const char *hdel[] = {"HDEL", key, F_NEXT_ATTEMPT};
-        cmd_args(&c[n++], hdel, 3);
-        const char *expire[] = {"EXPIRE", key};
-        cmd_args(&c[n], expire, 2);
-        store_cmd_argll(&c[n++], (long long)(w->cfg.retention_days * 86400) + PROTO_RECORD_GRACE_S);
-        const char *outcome = strcmp(f->status, STATUS_DONE) == 0     ? STAT_DONE
-                              : strcmp(f->status, STATUS_FAILED) == 0 ? STAT_FAILED
-                                                                      : STAT_CANCELLED;
-        const char *counters[3] = {outcome, STAT_ROWS, STAT_BYTES};
-        long long values[3] = {1, (long long)f->rows, (long long)f->bytes};
-        for (int i = 0; i < 3; i++) {
-            const char *incr[] = {"HINCRBY", stats, counters[i]};
-            cmd_args(&c[n], incr, 3);
-            store_cmd_argll(&c[n++], values[i]);
-        }
-    }
-    int rc = store_run(&w->st, c, n, 1);
-    if (rc != WK_OK) return rc; /* WK_ERR or STORE_ABORTED */
-    if (is_final(current)) {
-        if (strcmp(current, STATUS_CANCELLED) == 0 && f->output) (void)unlink(f->output);
-        *result = ALREADY_FINAL;
-    } else {
-        *result = RECORDED;
-    }
+    if (store_run(&w->st, "WATCH %s", key) != WK_OK ||
+        hget(w, key, F_STATUS, current, sizeof current) != WK_OK)
+        return WK_ERR;
+    int final = is_final(current);
+    store_append(&w->st, "MULTI");
+    store_append(&w->st, "LREM %s 1 %b", w->processing, raw, len);
+    if (!final) append_final(w, key, f);
+    int rc = store_exec(&w->st);
+    if (rc != WK_OK) return rc;
+    if (final && strcmp(current, STATUS_CANCELLED) == 0 && f->output) (void)unlink(f->output);
+    *result = final ? ALREADY_FINAL : RECORDED;
     return WK_OK;
 }
 
@@ -126,71 +104,86 @@ static record_result record(worker *w, const char *task_id, const char *raw, siz
         log_warning(task_id, "Redis indisponível ao registrar %s (%s); nova tentativa", task_id,
                     w->st.errstr);
         clock_sleep(backoff);
-        backoff = backoff * 2 > PROTO_REDIS_BACKOFF_MAX_S ? PROTO_REDIS_BACKOFF_MAX_S : backoff * 2;
+        backoff = fmin(backoff * 2, PROTO_REDIS_BACKOFF_MAX_S);
         attempt++;
     }
     return NOT_RECORDED;
 }
 
 static int release(worker *w, const char *raw, size_t len) {
-    store_cmd c;
-    cmd_lrem(&c, w, raw, len);
-    return store_run(&w->st, &c, 1, 0);
+    return store_run(&w->st, "LREM %s 1 %b", w->processing, raw, len);
+}
+
+/* The dead letter of docs/protocol.md, as cJSON prints it; NULL when out of memory. */
+static char *dead_letter_json(const worker *w, const char *raw, size_t len, const char *reason,
+                              const char *task_id) {
+    char now[CLOCK_ISO_LEN];
+    clock_now_iso(now);
+    size_t shown = len < PROTO_DEAD_LETTER_EXCERPT ? len : PROTO_DEAD_LETTER_EXCERPT;
+    char *excerpt = utf8_clean(raw, shown);
+    cJSON *obj = cJSON_CreateObject();
+    char *json = NULL;
+    if (excerpt != NULL && obj != NULL &&
+        (task_id ? cJSON_AddStringToObject(obj, "task_id", task_id)
+                 : cJSON_AddNullToObject(obj, "task_id")) &&
+        cJSON_AddStringToObject(obj, "motivo", reason) &&
+        cJSON_AddStringToObject(obj, "mensagem", excerpt) &&
+        cJSON_AddNumberToObject(obj, "tamanho", (double)len) &&
+        cJSON_AddStringToObject(obj, "em", now) && cJSON_AddStringToObject(obj, "worker", w->id))
+        json = cJSON_PrintUnformatted(obj);
+    cJSON_Delete(obj);
+    free(excerpt);
+    return json;
 }
 
 static int dead_letter(worker *w, const char *raw, size_t len, const char *reason,
                        const char *task_id) {
-    char now[CLOCK_ISO_LEN], dead[256];
-    clock_now_iso(now);
+    char *json = dead_letter_json(w, raw, len, reason, task_id);
+    if (json == NULL) return wk_error(w->st.errstr, "memória insuficiente");
+    char dead[256];
     snprintf(dead, sizeof dead, KEY_DEAD_FMT, w->cfg.queue);
-    jsonout j;
-    jsonout_init(&j);
-    if (jsonout_dead_letter(&j, task_id, reason, raw, len, now, w->id) != WK_OK) {
-        jsonout_free(&j);
-        snprintf(w->st.errstr, sizeof w->st.errstr, "memória insuficiente");
-        return WK_ERR;
-    }
-    store_cmd c[2];
-    const char *lpush[] = {"LPUSH", dead};
-    cmd_args(&c[0], lpush, 2);
-    store_cmd_argn(&c[0], j.buf, j.len);
-    const char *ltrim[] = {"LTRIM", dead, "0"};
-    cmd_args(&c[1], ltrim, 3);
-    store_cmd_argll(&c[1], PROTO_DEAD_LETTERS_KEPT - 1);
-    int rc = store_run(&w->st, c, 2, 1);
-    jsonout_free(&j);
+    store_append(&w->st, "MULTI");
+    store_append(&w->st, "LPUSH %s %s", dead, json);
+    store_append(&w->st, "LTRIM %s 0 %d", dead, PROTO_DEAD_LETTERS_KEPT - 1);
+    int rc = store_exec(&w->st);
+    cJSON_free(json);
     return rc;
 }
 
-static void fail(worker *w, const char *task_id, const char *raw, size_t len, const char *error) {
-    log_error(task_id, "Falha na tarefa (task_id=%s): %s", task_id, error);
-    final_state f = {STATUS_FAILED, error, 0, 0, NULL};
+/* Records `falhou` with its code and text; `detail` (the library's words, may be "") is logged. */
+static void fail(worker *w, const char *task_id, const char *raw, size_t len, const char *code,
+                 const char *error, const char *detail) {
+    log_error(task_id, "Falha na tarefa (task_id=%s): %s%s%s%s", task_id, error,
+              detail[0] ? " [" : "", detail, detail[0] ? "]" : "");
+    final_state f = {STATUS_FAILED, code, error, 0, 0, NULL};
     (void)record(w, task_id, raw, len, &f);
 }
 
-static void give_up(worker *w, const char *task_id, const char *raw, size_t len,
-                    const char *error) {
+/* Attempts exhausted: dead-lettered, then `falhou` with tentativas_esgotadas quoting `last`. */
+static void give_up(worker *w, const char *task_id, const char *raw, size_t len, const char *last,
+                    const char *detail) {
+    char error[2 * WK_ERRSTR_LEN];
+    snprintf(error, sizeof error, "%s (%ld): %s", ERR_ATTEMPTS_EXHAUSTED_TEXT,
+             w->cfg.max_attempts, last);
     if (dead_letter(w, raw, len, error, task_id) != WK_OK) return; /* recovery retries it */
-    fail(w, task_id, raw, len, error);
+    fail(w, task_id, raw, len, ERR_ATTEMPTS_EXHAUSTED, error, detail);
 }
 
 static void reject(worker *w, const message *m, const char *raw, size_t len) {
-    log_warning(m->has_task_id ? m->task_id : NULL, "Mensagem inválida descartada: %s",
-                m->errstr);
+    const char *task_id = m->has_task_id ? m->task_id : NULL;
+    log_warning(task_id, "Mensagem inválida descartada: %s", m->errstr);
     char stats[256];
     snprintf(stats, sizeof stats, KEY_STATS_FMT, w->cfg.queue);
-    store_cmd c;
-    const char *incr[] = {"HINCRBY", stats, STAT_INVALID, "1"};
-    cmd_args(&c, incr, 4);
-    if (store_run(&w->st, &c, 1, 0) != WK_OK) return;
-    if (dead_letter(w, raw, len, m->errstr, m->has_task_id ? m->task_id : NULL) != WK_OK) return;
-    if (m->has_task_id) {
-        char error[WK_ERRSTR_LEN + 32];
-        snprintf(error, sizeof error, "mensagem inválida: %s", m->errstr);
-        fail(w, m->task_id, raw, len, error);
-    } else {
+    if (store_run(&w->st, "HINCRBY %s %s 1", stats, STAT_INVALID) != WK_OK ||
+        dead_letter(w, raw, len, m->errstr, task_id) != WK_OK)
+        return;
+    if (task_id == NULL) {
         (void)release(w, raw, len);
+        return;
     }
+    char error[WK_ERRSTR_LEN + 32];
+    snprintf(error, sizeof error, "%s: %s", ERR_INVALID_MESSAGE_TEXT, m->errstr);
+    fail(w, task_id, raw, len, ERR_INVALID_MESSAGE, error, "");
 }
 
 /* ---- one attempt ---- */
@@ -210,44 +203,28 @@ static int on_tick(void *ud) {
 /* Progress is advisory: a lost connection must not stop a report that is being written. */
 static void on_progress(void *ud, uint64_t rows, uint64_t bytes) {
     run_ctx *p = ud;
-    store_cmd c;
-    const char *hset[] = {"HSET", p->key, F_ROWS};
-    cmd_args(&c, hset, 3);
-    store_cmd_argll(&c, (long long)rows);
-    store_cmd_arg(&c, F_BYTES);
-    store_cmd_argll(&c, (long long)bytes);
-    (void)store_run(&p->w->st, &c, 1, 0);
+    (void)store_run(&p->w->st, "HSET %s %s %llu %s %llu", p->key, F_ROWS,
+                    (unsigned long long)rows, F_BYTES, (unsigned long long)bytes);
 }
 
 static int mark_running(worker *w, const message *m, const char *key) {
-    jsonout params;
-    jsonout_init(&params);
-    if (jsonout_params(&params, m) != WK_OK) {
-        jsonout_free(&params);
-        snprintf(w->st.errstr, sizeof w->st.errstr, "memória insuficiente");
-        return WK_ERR;
-    }
+    char *params = message_params_json(m);
+    if (params == NULL) return wk_error(w->st.errstr, "memória insuficiente");
     char tasks[256], now[CLOCK_ISO_LEN];
     clock_now_iso(now);
     snprintf(tasks, sizeof tasks, KEY_TASKS_FMT, w->cfg.queue);
-    store_cmd c[2];
-    const char *zadd[] = {"ZADD", tasks, "NX"};
-    cmd_args(&c[0], zadd, 3);
-    store_cmd_argll(&c[0], clock_epoch_ms());
-    store_cmd_arg(&c[0], m->task_id);
-    const char *hset[] = {"HSET", key, F_STATUS, STATUS_RUNNING, F_TYPE, m->tipo, F_FILE,
-                          m->arquivo, F_STARTED, now, F_WORKER, w->id, F_ROWS, "0", F_BYTES, "0"};
-    cmd_args(&c[1], hset, sizeof hset / sizeof *hset);
-    store_cmd_arg(&c[1], F_PARAMS);
-    store_cmd_argn(&c[1], params.buf, params.len);
-    int rc = store_run(&w->st, c, 2, 0);
-    jsonout_free(&params);
+    store_append(&w->st, "ZADD %s NX %lld %s", tasks, clock_epoch_ms(), m->task_id);
+    store_append(&w->st, "HSET %s %s %s %s %s %s %s %s %s %s %s %s 0 %s 0 %s %s", key, F_STATUS,
+                 STATUS_RUNNING, F_TYPE, m->tipo, F_FILE, m->arquivo, F_STARTED, now, F_WORKER,
+                 w->id, F_ROWS, F_BYTES, F_PARAMS, params);
+    int rc = store_flush(&w->st);
+    cJSON_free(params);
     if (rc == WK_OK) (void)worker_heartbeat(w, 1);
     return rc;
 }
 
-/* Runs the report once. Returns WK_OK with rows/bytes, or WK_ERR with job->errstr, transient
- * and *why (the reason a tick stopped it) set. */
+/* Runs the report once. Returns WK_OK with rows/bytes, or WK_ERR with the job's error set and
+ * ctx->why (the reason a tick stopped it). */
 static int run_once(worker *w, const message *m, run_ctx *ctx, export_job *job, uint64_t *rows,
                     uint64_t *bytes) {
     ctx->why = CHECK_CONTINUE;
@@ -260,51 +237,44 @@ static int run_once(worker *w, const message *m, run_ctx *ctx, export_job *job, 
     return rc;
 }
 
-/* Waits before the next attempt, watching for cancellation and shutdown. */
+/* Waits min(RETRY_BASE_S * 2^(attempt-1), RETRY_MAX_DELAY_S) before the next attempt, with the
+ * error in the task meanwhile, watching for cancellation and shutdown. */
 static worker_check_result retry_later(worker *w, const message *m, const char *key, long attempt,
-                                       const char *error) {
-    double delay = w->cfg.retry_base_s;
-    for (long i = 1; i < attempt && delay < PROTO_RETRY_MAX_DELAY_S; i++) delay *= 2;
-    if (delay > PROTO_RETRY_MAX_DELAY_S) delay = PROTO_RETRY_MAX_DELAY_S;
+                                       const export_job *job) {
+    double delay = fmin(ldexp(w->cfg.retry_base_s, (int)attempt - 1), PROTO_RETRY_MAX_DELAY_S);
     char next_at[CLOCK_ISO_LEN];
     clock_iso_in(delay, next_at);
-    store_cmd c;
-    const char *hset[] = {"HSET", key, F_ERROR, error, F_NEXT_ATTEMPT, next_at};
-    cmd_args(&c, hset, 6);
-    (void)store_run(&w->st, &c, 1, 0);
+    (void)store_run(&w->st, "HSET %s %s %s %s %s %s %s", key, F_ERROR, job->errstr, F_ERROR_CODE,
+                    job->code, F_NEXT_ATTEMPT, next_at);
     log_warning(m->task_id,
-                "Falha temporária (task_id=%s, tentativa=%ld): %s; nova tentativa em %.1fs",
-                m->task_id, attempt, error, delay);
+                "Falha temporária (task_id=%s, tentativa=%ld): %s [%s]; nova tentativa em %.1fs",
+                m->task_id, attempt, job->errstr, job->detail, delay);
     double end = clock_monotonic() + delay;
     while (clock_monotonic() < end) {
         if (*w->stopping) return CHECK_SHUTDOWN;
         worker_check_result why = worker_check(w);
         if (why != CHECK_CONTINUE) return why;
-        double left = end - clock_monotonic();
-        clock_sleep(left < 0.1 ? (left > 0 ? left : 0) : 0.1);
+        clock_sleep(fmax(0, fmin(0.1, end - clock_monotonic())));
     }
     return CHECK_CONTINUE;
 }
 
 /* Shutdown past the deadline: the task goes back to the queue, next in line. */
 static void put_back(worker *w, const message *m, const char *key, const char *raw, size_t len) {
-    store_cmd c[4];
-    const char *hset[] = {"HSET", key, F_STATUS, STATUS_QUEUED};
-    cmd_args(&c[0], hset, 4);
-    const char *decr[] = {"HINCRBY", key, F_ATTEMPTS, "-1"};
-    cmd_args(&c[1], decr, 4);
-    cmd_lrem(&c[2], w, raw, len);
-    const char *rpush[] = {"RPUSH", w->cfg.queue};
-    cmd_args(&c[3], rpush, 2);
-    store_cmd_argn(&c[3], raw, len);
-    (void)store_run(&w->st, c, 4, 1); /* if Redis is away, recovery puts it back */
+    store *s = &w->st;
+    store_append(s, "MULTI");
+    store_append(s, "HSET %s %s %s", key, F_STATUS, STATUS_QUEUED);
+    store_append(s, "HINCRBY %s %s -1", key, F_ATTEMPTS);
+    store_append(s, "LREM %s 1 %b", w->processing, raw, len);
+    store_append(s, "RPUSH %s %b", w->cfg.queue, raw, len);
+    (void)store_exec(s); /* if Redis is away, recovery puts it back */
     log_info(m->task_id, "Tarefa devolvida à fila no desligamento (task_id=%s)", m->task_id);
 }
 
 static void interrupted(worker *w, const message *m, const char *key, const char *raw, size_t len,
                         worker_check_result why) {
     if (why == CHECK_CANCELLED) {
-        final_state f = {STATUS_CANCELLED, NULL, 0, 0, NULL};
+        final_state f = {STATUS_CANCELLED, NULL, NULL, 0, 0, NULL};
         (void)record(w, m->task_id, raw, len, &f);
         log_info(m->task_id, "Tarefa cancelada (task_id=%s)", m->task_id);
     } else {
@@ -316,7 +286,7 @@ static void done(worker *w, const message *m, const char *raw, size_t len, uint6
                  uint64_t bytes) {
     char output[4096];
     snprintf(output, sizeof output, "%s/%s", w->cfg.export_dir, m->arquivo);
-    final_state f = {STATUS_DONE, NULL, rows, bytes, output};
+    final_state f = {STATUS_DONE, NULL, NULL, rows, bytes, output};
     record_result r = record(w, m->task_id, raw, len, &f);
     if (r == RECORDED)
         log_info(m->task_id,
@@ -330,22 +300,16 @@ static void done(worker *w, const message *m, const char *raw, size_t len, uint6
 static void attempts(worker *w, const message *m, const char *raw, size_t len) {
     run_ctx ctx = {.w = w};
     task_key(w, m->task_id, ctx.key, sizeof ctx.key);
-    long limit = w->cfg.max_attempts;
     for (;;) {
-        store_cmd c;
-        const char *incr[] = {"HINCRBY", ctx.key, F_ATTEMPTS, "1"};
-        cmd_args(&c, incr, 4);
-        redisReply *r;
-        if (store_query(&w->st, &c, &r) != WK_OK) return; /* stays in the processing list */
+        redisReply *r = store_command(&w->st, "HINCRBY %s %s 1", ctx.key, F_ATTEMPTS);
+        if (r == NULL) return; /* stays in the processing list */
         long attempt = r->type == REDIS_REPLY_INTEGER ? (long)r->integer : 1;
         freeReplyObject(r);
-        char error[WK_ERRSTR_LEN + 64];
-        if (attempt > limit) {
+        if (attempt > w->cfg.max_attempts) { /* the task stopped its worker every time */
             char last[WK_ERRSTR_LEN];
             if (hget(w, ctx.key, F_ERROR, last, sizeof last) != WK_OK) return;
-            snprintf(error, sizeof error, "tentativas esgotadas (%ld): %s", limit,
-                     last[0] ? last : "o worker parou durante a tarefa");
-            give_up(w, m->task_id, raw, len, error);
+            give_up(w, m->task_id, raw, len, last[0] ? last : "o worker parou durante a tarefa",
+                    "");
             return;
         }
         if (mark_running(w, m, ctx.key) != WK_OK) return;
@@ -355,20 +319,18 @@ static void attempts(worker *w, const message *m, const char *raw, size_t len) {
             done(w, m, raw, len, rows, bytes);
             return;
         }
-        if (job.interrupted && ctx.why != CHECK_CONTINUE) {
-            interrupted(w, m, ctx.key, raw, len, ctx.why);
-            return;
+        worker_check_result why = ctx.why;
+        if (!(job.interrupted && why != CHECK_CONTINUE)) {
+            if (!job.transient) {
+                fail(w, m->task_id, raw, len, job.code, job.errstr, job.detail);
+                return;
+            }
+            if (attempt >= w->cfg.max_attempts) {
+                give_up(w, m->task_id, raw, len, job.errstr, job.detail);
+                return;
+            }
+            why = retry_later(w, m, ctx.key, attempt, &job);
         }
-        if (!job.transient) {
-            fail(w, m->task_id, raw, len, job.errstr);
-            return;
-        }
-        if (attempt >= limit) {
-            snprintf(error, sizeof error, "tentativas esgotadas (%ld): %s", limit, job.errstr);
-            give_up(w, m->task_id, raw, len, error);
-            return;
-        }
-        worker_check_result why = retry_later(w, m, ctx.key, attempt, job.errstr);
         if (why != CHECK_CONTINUE) {
             interrupted(w, m, ctx.key, raw, len, why);
             return;
@@ -400,24 +362,22 @@ void task_handle(worker *w, const char *raw, size_t len) {
 void task_requeued(worker *w, const char *raw, size_t len, const char *owner) {
     message *m = &w->msg;
     (void)message_parse(m, raw, len);
-    const char *task_id = m->has_task_id ? m->task_id : NULL;
-    log_warning(task_id, "Tarefa recuperada de worker morto (task_id=%s, worker=%s)",
-                task_id ? task_id : "None", owner);
-    if (!m->has_task_id) return;
+    if (!m->has_task_id) {
+        log_warning(NULL, "Tarefa recuperada de worker morto (worker=%s)", owner);
+        return;
+    }
+    log_warning(m->task_id, "Tarefa recuperada de worker morto (task_id=%s, worker=%s)",
+                m->task_id, owner);
     char key[256], status[64];
     task_key(w, m->task_id, key, sizeof key);
-    store_cmd c;
-    const char *watch[] = {"WATCH", key};
-    cmd_args(&c, watch, 2);
-    if (store_run(&w->st, &c, 1, 0) != WK_OK) return;
-    if (hget(w, key, F_STATUS, status, sizeof status) != WK_OK) return;
-    if (strcmp(status, STATUS_RUNNING) == 0) {
-        const char *hset[] = {"HSET", key, F_STATUS, STATUS_QUEUED};
-        cmd_args(&c, hset, 4);
-        (void)store_run(&w->st, &c, 1, 1); /* aborted: someone else's write stands */
-    } else {
-        const char *unwatch[] = {"UNWATCH"};
-        cmd_args(&c, unwatch, 1);
-        (void)store_run(&w->st, &c, 1, 0);
+    if (store_run(&w->st, "WATCH %s", key) != WK_OK ||
+        hget(w, key, F_STATUS, status, sizeof status) != WK_OK)
+        return;
+    if (strcmp(status, STATUS_RUNNING) != 0) {
+        (void)store_run(&w->st, "UNWATCH");
+        return;
     }
+    store_append(&w->st, "MULTI");
+    store_append(&w->st, "HSET %s %s %s", key, F_STATUS, STATUS_QUEUED);
+    (void)store_exec(&w->st); /* aborted: someone else's write stands */
 }

@@ -2,11 +2,12 @@
 #define _POSIX_C_SOURCE 200809L
 #include "worker.h"
 
+#include <cjson/cJSON.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "jsonout.h"
 #include "log.h"
 #include "protocol.h"
 
@@ -27,28 +28,31 @@ void worker_init(worker *w, const config *cfg, volatile sig_atomic_t *stopping,
 
 void worker_close(worker *w) { store_close(&w->st); }
 
+/* The heartbeat of docs/protocol.md, as cJSON prints it; NULL when out of memory. */
+static char *heartbeat_json(const worker *w) {
+    cJSON *obj = cJSON_CreateObject();
+    char *json = NULL;
+    if (obj != NULL && cJSON_AddStringToObject(obj, "id", w->id) &&
+        cJSON_AddStringToObject(obj, "tipo", WORKER_KIND) &&
+        cJSON_AddNumberToObject(obj, "pid", (double)getpid()) &&
+        cJSON_AddStringToObject(obj, "host", w->host) &&
+        cJSON_AddStringToObject(obj, "iniciado_em", w->started) &&
+        (w->current ? cJSON_AddStringToObject(obj, "tarefa", w->current)
+                    : cJSON_AddNullToObject(obj, "tarefa")))
+        json = cJSON_PrintUnformatted(obj);
+    cJSON_Delete(obj);
+    return json;
+}
+
 int worker_heartbeat(worker *w, int force) {
     double now = clock_monotonic();
     if (!force && w->last_beat != 0 && now - w->last_beat < PROTO_HEARTBEAT_EVERY_S) return WK_OK;
-    jsonout j;
-    jsonout_init(&j);
-    if (jsonout_heartbeat(&j, w->id, WORKER_KIND, (long)getpid(), w->host, w->started,
-                          w->current) != WK_OK) {
-        jsonout_free(&j);
-        snprintf(w->st.errstr, sizeof w->st.errstr, "memória insuficiente");
-        return WK_ERR;
-    }
+    char *json = heartbeat_json(w);
+    if (json == NULL) return wk_error(w->st.errstr, "memória insuficiente");
     char key[512];
     snprintf(key, sizeof key, KEY_WORKER_FMT, w->cfg.queue, w->id);
-    store_cmd cmd;
-    store_cmd_init(&cmd);
-    store_cmd_arg(&cmd, "SET");
-    store_cmd_arg(&cmd, key);
-    store_cmd_argn(&cmd, j.buf, j.len);
-    store_cmd_arg(&cmd, "EX");
-    store_cmd_argll(&cmd, PROTO_HEARTBEAT_TTL_S);
-    int rc = store_run(&w->st, &cmd, 1, 0);
-    jsonout_free(&j);
+    int rc = store_run(&w->st, "SET %s %s EX %d", key, json, PROTO_HEARTBEAT_TTL_S);
+    cJSON_free(json);
     if (rc == WK_OK) w->last_beat = now;
     return rc;
 }
@@ -57,7 +61,7 @@ void worker_backoff(worker *w) {
     log_warning(NULL, "Conexão com o Redis perdida (%s); nova tentativa em %.1fs", w->st.errstr,
                 w->backoff);
     clock_sleep(w->backoff);
-    w->backoff = w->backoff * 2 > PROTO_REDIS_BACKOFF_MAX_S ? PROTO_REDIS_BACKOFF_MAX_S : w->backoff * 2;
+    w->backoff = fmin(w->backoff * 2, PROTO_REDIS_BACKOFF_MAX_S);
 }
 
 void worker_backoff_reset(worker *w) { w->backoff = PROTO_REDIS_BACKOFF_FIRST_S; }
@@ -73,13 +77,8 @@ worker_check_result worker_check(worker *w) {
     if (worker_heartbeat(w, 0) != WK_OK) return CHECK_CONTINUE; /* Redis away: keep working */
     char key[256];
     snprintf(key, sizeof key, KEY_TASK_FMT, w->cfg.queue, w->current);
-    store_cmd cmd;
-    store_cmd_init(&cmd);
-    store_cmd_arg(&cmd, "HGET");
-    store_cmd_arg(&cmd, key);
-    store_cmd_arg(&cmd, F_STATUS);
-    redisReply *r;
-    if (store_query(&w->st, &cmd, &r) != WK_OK) return CHECK_CONTINUE;
+    redisReply *r = store_command(&w->st, "HGET %s %s", key, F_STATUS);
+    if (r == NULL) return CHECK_CONTINUE;
     int cancelled = r->type == REDIS_REPLY_STRING && strcmp(r->str, STATUS_CANCELLED) == 0;
     freeReplyObject(r);
     return cancelled ? CHECK_CANCELLED : CHECK_CONTINUE;
@@ -88,12 +87,8 @@ worker_check_result worker_check(worker *w) {
 /* Moves every message of one processing list back to the end of the queue taken next. */
 static int requeue_all(worker *w, const char *key, const char *owner) {
     for (;;) {
-        store_cmd cmd;
-        store_cmd_init(&cmd);
-        const char *args[] = {"LMOVE", key, w->cfg.queue, "RIGHT", "RIGHT"};
-        for (size_t i = 0; i < sizeof args / sizeof *args; i++) store_cmd_arg(&cmd, args[i]);
-        redisReply *r;
-        if (store_query(&w->st, &cmd, &r) != WK_OK) return WK_ERR;
+        redisReply *r = store_command(&w->st, "LMOVE %s %s RIGHT RIGHT", key, w->cfg.queue);
+        if (r == NULL) return WK_ERR;
         if (r->type != REDIS_REPLY_STRING) {
             freeReplyObject(r);
             return WK_OK;
@@ -107,12 +102,8 @@ static int requeue_all(worker *w, const char *key, const char *owner) {
 static int is_alive(worker *w, const char *owner) {
     char key[512];
     snprintf(key, sizeof key, KEY_WORKER_FMT, w->cfg.queue, owner);
-    store_cmd cmd;
-    store_cmd_init(&cmd);
-    store_cmd_arg(&cmd, "EXISTS");
-    store_cmd_arg(&cmd, key);
-    redisReply *r;
-    if (store_query(&w->st, &cmd, &r) != WK_OK) return -1;
+    redisReply *r = store_command(&w->st, "EXISTS %s", key);
+    if (r == NULL) return -1;
     int alive = r->type == REDIS_REPLY_INTEGER && r->integer > 0;
     freeReplyObject(r);
     return alive;
@@ -123,17 +114,12 @@ int worker_recover(worker *w, int idle) {
     snprintf(prefix, sizeof prefix, KEY_PROCESSING_FMT, w->cfg.queue, "");
     snprintf(pattern, sizeof pattern, "%s*", prefix);
     do {
-        store_cmd cmd;
-        store_cmd_init(&cmd);
-        const char *args[] = {"SCAN", cursor, "MATCH", pattern, "COUNT", "100"};
-        for (size_t i = 0; i < sizeof args / sizeof *args; i++) store_cmd_arg(&cmd, args[i]);
-        redisReply *r;
-        if (store_query(&w->st, &cmd, &r) != WK_OK) return WK_ERR;
+        redisReply *r = store_command(&w->st, "SCAN %s MATCH %s COUNT 100", cursor, pattern);
+        if (r == NULL) return WK_ERR;
         if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
             r->element[0]->type != REDIS_REPLY_STRING || r->element[1]->type != REDIS_REPLY_ARRAY) {
             freeReplyObject(r);
-            snprintf(w->st.errstr, sizeof w->st.errstr, "resposta inesperada ao SCAN");
-            return WK_ERR;
+            return wk_error(w->st.errstr, "resposta inesperada ao SCAN");
         }
         snprintf(cursor, sizeof cursor, "%s", r->element[0]->str);
         int rc = WK_OK;
@@ -161,14 +147,25 @@ static void log_waiting(const worker *w) {
     log_info(NULL, "Aguardando por tarefas na fila '%s' (Comando BRPOP)...", w->cfg.queue);
 }
 
-/* The blocking pop, which a stop signal may cut short by shutting its socket down. */
+/* BLMOVE <queue> <processing> RIGHT LEFT <timeout>: the next message, taken into this worker's
+ * processing list. Returns WK_OK with *reply set to the message (a string reply, freed by the
+ * caller), or to NULL on timeout or when stopping; WK_ERR (w->st.errstr) on an error. A stop
+ * signal may cut the pop short by shutting its socket down. */
 static int pop(worker *w, redisReply **reply) {
     *reply = NULL;
     if (store_ensure(&w->st) != WK_OK) return WK_ERR;
     *w->pop_fd = (sig_atomic_t)w->st.c->fd;
-    int rc = *w->stopping ? WK_OK : store_pop(&w->st, w->processing, reply);
+    redisReply *r = *w->stopping ? NULL
+                                 : store_command(&w->st, "BLMOVE %s %s RIGHT LEFT %d", w->cfg.queue,
+                                                 w->processing, PROTO_POP_TIMEOUT_S);
     *w->pop_fd = -1;
-    return rc;
+    if (r == NULL) return *w->stopping ? WK_OK : WK_ERR;
+    int type = r->type;
+    if (type == REDIS_REPLY_STRING) *reply = r;
+    else freeReplyObject(r);
+    if (type != REDIS_REPLY_STRING && type != REDIS_REPLY_NIL)
+        return wk_error(w->st.errstr, "resposta inesperada ao BLMOVE");
+    return WK_OK;
 }
 
 /* Heartbeat, and recovery when it is due. */
@@ -203,10 +200,6 @@ void worker_run(worker *w) {
     }
     char key[512];
     snprintf(key, sizeof key, KEY_WORKER_FMT, w->cfg.queue, w->id);
-    store_cmd cmd;
-    store_cmd_init(&cmd);
-    store_cmd_arg(&cmd, "DEL");
-    store_cmd_arg(&cmd, key);
-    (void)store_run(&w->st, &cmd, 1, 0); /* the key expires anyway */
+    (void)store_run(&w->st, "DEL %s", key); /* the key expires anyway */
     log_info(NULL, "Encerrando.");
 }
