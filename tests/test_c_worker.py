@@ -2,9 +2,11 @@
 
 Whatever happens - a hostile message, a broken database, a full disk, Redis going away, a
 signal - the worker keeps serving or leaves cleanly, no task stays half-done, no `.part` file
-is left behind, and the checked builds report no memory error and no leak. Invalid messages are
-judged by the reference: relatorios.protocol.parse_message gives the reason the C worker must
-give too.
+is left behind, and the checked builds report no memory error and no leak. Failures are judged by
+their meaning (docs/protocol.md): the task's `erro_codigo`, an `erro` in Portuguese that never
+carries the library's English (that goes to the log line), and log lines by their event and
+task id. Invalid messages are judged by the reference's verdict: what
+relatorios.protocol.parse_message refuses, the C worker refuses.
 """
 
 from __future__ import annotations
@@ -24,13 +26,47 @@ from pathlib import Path
 import pytest
 import redis
 
-from relatorios.protocol import InvalidMessage, Keys, Message, file_name, new_task_id, parse_message
+from relatorios.protocol import (
+    ERROR_TEXTS,
+    ErrorCode,
+    InvalidMessage,
+    Keys,
+    Message,
+    file_name,
+    new_task_id,
+    parse_message,
+)
 from tests.conftest import REPO, WorkerEnv, free_port, start_redis, wait_until
 
 DATA = Path(__file__).resolve().parent / "data" / "c_worker"
 CATALOG = DATA / "catalog"
 VALGRIND = shutil.which("valgrind")
 C_KINDS = ["c", "c-asan"] + (["c-valgrind"] if VALGRIND else [])
+# The events of docs/protocol.md ("Log lines"): a line is compared by its event and task id.
+EVENTS = (
+    "Aguardando por tarefas na fila",
+    "Nova tarefa recebida",
+    "Executando consulta SQL pesada...",
+    "Relatório gerado com sucesso!",
+    "Falha na tarefa",
+    "Falha temporária",
+    "Tarefa cancelada",
+    "Tarefa ignorada",
+    "Tarefa recuperada de worker morto",
+    "Tarefa devolvida à fila no desligamento",
+    "Mensagem inválida descartada",
+    "Tarefa já finalizada por outro caminho",
+    "Conexão com o Redis perdida",
+    "Conexão com o Redis restabelecida",
+    "Redis indisponível ao registrar",
+    "Encerrando.",
+)
+
+
+def event(message: str) -> str:
+    """The event of a log message (without its prefix); fails on a line of no known event."""
+    [name] = [e for e in EVENTS if message.startswith(e)]
+    return name
 
 
 class CWorker:
@@ -160,17 +196,21 @@ def body(task_id: str, /, **fields: object) -> dict[str, object]:
 DROP = object()
 
 
-def hostile_messages() -> list[bytes]:
-    """Messages with a valid task id (their task must fail with the reason) and without."""
+def hostile_messages() -> tuple[list[bytes], list[bytes]]:
+    """Invalid messages: (standard JSON as json.dumps writes it, then everything else).
+
+    A worker reads the task id of a standard-JSON message exactly when the reference does; for
+    the others (bad UTF-8, non-standard JSON) that may differ (docs/protocol.md, "Message").
+    """
     ids = iter(new_task_id() for _ in range(100))
     js = lambda **f: json.dumps(body(next(ids), **f), ensure_ascii=False).encode()  # noqa: E731
     raw = lambda text: text.replace("TID", next(ids)).encode()  # noqa: E731
     many = {f"p{i}": i for i in range(33)}
-    return [
-        js(versao=1.0),
+    standard = [
         js(versao="1"),
         js(versao=True),
         js(versao=2),
+        js(versao=1.5),
         js(versao=DROP),
         js(tipo_relatorio="linhas"),
         js(tipo_relatorio="A-B"),
@@ -197,11 +237,23 @@ def hostile_messages() -> list[bytes]:
         js(parametros={"n": {"a": 1}}),
         js(parametros={"n": "x" * 1025}),
         js(parametros={"n": "é" * 513}),
+        js(parametros={"n": 2**53}),
         js(parametros={"n": 2**53 + 1}),
         js(parametros={"n": -(2**53) - 1}),
+        js(parametros={"n": 1e300}),
         js(parametros={"n": 10**30}),
+        js(x="y" * 70_000),
+        js(task_id="0B7F6B8E-5D0E-4A2B-9A53-2F4F5B6C7D8E"),
+        js(task_id=5),
+        js(task_id=DROP),
         raw('{"versao":1,"task_id":"TID","versao":1}'),
         raw('{"versao":1,"task_id":"TID","x":{"k":1,"k":2}}'),
+        b"[]",
+        b"null",
+        b'"texto"',
+        b"{}",
+    ]
+    other = [
         raw('{"versao":1,"task_id":"TID","parametros":{"n":NaN}}'),
         raw('{"versao":1,"task_id":"TID","parametros":{"n":-Infinity}}'),
         raw('{"versao":1,"task_id":"TID","parametros":{"n":01}}'),
@@ -212,20 +264,13 @@ def hostile_messages() -> list[bytes]:
         raw('{"versao":1,"task_id":"TID","x":"\\u0000"}'),
         b'{"versao":1,"task_id":"' + next(ids).encode() + b'","x":"\xc3\x28"}',
         b'{"versao":1,"task_id":"' + next(ids).encode() + b'","x":"\xed\xa0\x80"}',
-        js(x="y" * 70_000),
-        js(task_id="0B7F6B8E-5D0E-4A2B-9A53-2F4F5B6C7D8E"),
-        js(task_id=5),
-        js(task_id=DROP),
         b"",
         b"   ",
-        b"[]",
-        b"null",
-        b'"texto"',
         b"{",
-        b"{}",
         b"\xff\xfe",
         b"not json",
     ]
+    return standard, other
 
 
 def reason_of(raw: bytes) -> InvalidMessage:
@@ -236,13 +281,28 @@ def reason_of(raw: bytes) -> InvalidMessage:
     raise AssertionError(f"the reference accepts {raw[:200]!r}")
 
 
+def task_id_in(raw: bytes) -> str | None:
+    """The task id a standard-JSON message carries, valid or not."""
+    obj = json.loads(raw)
+    value = obj.get("task_id") if isinstance(obj, dict) else None
+    return value if isinstance(value, str) else None
+
+
+def assert_invalid_message_failed(state: dict[str, str], context: object) -> None:
+    assert state.get("status") == "falhou", context
+    assert state["erro_codigo"] == ErrorCode.INVALID_MESSAGE, (state, context)
+    assert state["erro"].startswith(ERROR_TEXTS[ErrorCode.INVALID_MESSAGE]), (state, context)
+
+
 @pytest.mark.parametrize("kind", C_KINDS)
-def test_hostile_messages_fail_with_the_reference_reason_and_the_worker_keeps_serving(
+def test_hostile_messages_are_refused_as_the_reference_refuses_them_and_the_worker_keeps_serving(
     kind: str, env: WorkerEnv, start_c: Callable[..., CWorker], redis_client: redis.Redis
 ) -> None:
     worker = start_c(kind, env)
-    messages = [m for m in hostile_messages() if b"\\u0000" not in m]
+    standard, other = hostile_messages()
+    messages = standard + other
     for raw in messages:
+        reason_of(raw)  # the reference refuses every one of them
         redis_client.lpush(env.queue, raw)
     good = push(redis_client, env.queue, "LINHAS", {"n": 3})
     assert final_state(redis_client, env.queue, good.task_id, 120)["status"] == "concluido"
@@ -251,34 +311,34 @@ def test_hostile_messages_fail_with_the_reference_reason_and_the_worker_keeps_se
     assert stats["mensagens_invalidas"] == str(len(messages))
     dead = [json.loads(d) for d in redis_client.lrange(f"{env.queue}:mortas", 0, -1)]
     assert len(dead) == len(messages)
-    assert all(d["worker"].startswith("c-") for d in dead)
+    assert all(d["worker"].startswith("c-") and d["motivo"] for d in dead)
     assert sorted(d["tamanho"] for d in dead) == sorted(len(m) for m in messages)
+    # The excerpt: the first 1,024 bytes, invalid UTF-8 replaced (one byte at a time here).
+    excerpts = [m[:1024].decode("utf-8", "replace") for m in messages]
+    assert sorted(d["mensagem"] for d in dead) == sorted(excerpts)
     assert redis_client.llen(f"{env.queue}:processando:{dead[0]['worker']}") == 0
     log = worker.log()
-    for raw in messages:
-        expected = reason_of(raw)
-        if expected.reason.startswith("mensagem não é JSON válido"):
-            # The detail is the parser's own words; only the verdict must agree.
-            assert expected.task_id is None
-            continue
-        assert f"Mensagem inválida descartada: {expected.reason}\n" in log
-        if expected.task_id:
-            state = redis_client.hgetall(Keys(env.queue).task(expected.task_id))
-            assert state.get("status") == "falhou", raw[:300]
-            assert state["erro"] == f"mensagem inválida: {expected.reason}"
-    assert log.count("Mensagem inválida descartada: mensagem não é JSON válido") == sum(
-        reason_of(raw).reason.startswith("mensagem não é JSON válido") for raw in messages
-    )
+    assert log.count("Mensagem inválida descartada: ") == len(messages)
+
+    read = {d["task_id"] for d in dead} - {None}
+    in_standard = {task_id_in(raw) for raw in standard} - {None}
+    expected = {reason_of(raw).task_id for raw in standard} - {None}
+    assert read & in_standard == expected
+    assert len(expected) > 30  # most of them: the case list has not lost its point
+    for task_id in read:  # every task the worker could name fails with the code
+        state = redis_client.hgetall(Keys(env.queue).task(task_id))
+        assert_invalid_message_failed(state, task_id)
+        assert f"Falha na tarefa (task_id={task_id}): " in log
     assert leftovers(env.export_dir) == [good.file]
     worker.assert_clean_exit()
 
 
-def test_messages_the_python_reference_mishandles_are_rejected(
+def test_deep_nesting_a_trailing_newline_nul_and_surrogates_are_refused(
     env: WorkerEnv, start_c: Callable[..., CWorker], redis_client: redis.Redis
 ) -> None:
-    """Deep nesting (RecursionError in Python), a name with a trailing newline (Python's `$`
-    matches before it), \\u0000 (not representable in a C string) and a lone surrogate (cJSON
-    refuses it) are invalid messages for the C worker."""
+    """Deep nesting (past cJSON's limit), a report type with a trailing newline (a `$` that
+    matched before it would let it through), \\u0000 (not representable in a C string) and a
+    lone surrogate are invalid, as the reference says."""
     worker = start_c("c-asan", env)
     task_id = new_task_id()
     nested = (
@@ -286,58 +346,82 @@ def test_messages_the_python_reference_mishandles_are_rejected(
     )
     newline = json.dumps(body(new_task_id(), tipo_relatorio="LINHAS\n")).encode()
     nul = json.dumps(body(new_task_id(), parametros={"n": "a\x00b"})).encode()
-    surrogate = json.dumps(body(new_task_id(), x="\ud800")).encode()
+    surrogate = json.dumps(body(new_task_id(), parametros={"n": "\ud800"})).encode()
     for raw in (nested, newline, nul, surrogate):
+        reason_of(raw)
         redis_client.lpush(env.queue, raw)
     good = push(redis_client, env.queue, "LINHAS", {"n": 1})
     assert final_state(redis_client, env.queue, good.task_id)["status"] == "concluido"
     assert redis_client.hget(Keys(env.queue).stats, "mensagens_invalidas") == "4"
-    assert "campo 'tipo_relatorio' ausente ou inválido" in worker.log()
+    state = redis_client.hgetall(Keys(env.queue).task(task_id_in(newline) or ""))
+    assert_invalid_message_failed(state, "newline")
+    assert "tipo_relatorio" in state["erro"]
     worker.assert_clean_exit()
 
 
 def test_numbers_bind_as_the_protocol_says(
     env: WorkerEnv, start_c: Callable[..., CWorker], redis_client: redis.Redis
 ) -> None:
-    """2^53 is still an exact integer; 5.0 binds as INTEGER; the message's JSON is kept."""
+    """1.0 is the version 1; an integral number binds as INTEGER (3.0 as 3), any other as REAL;
+    2^53 - 1 is still exact; `parametros` keeps the message's values (compared as JSON)."""
     start_c("c", env)
-    task_id = new_task_id()
-    raw = json.dumps(body(task_id, parametros={"n": 3.0}))
-    redis_client.lpush(env.queue, raw)
-    state = final_state(redis_client, env.queue, task_id)
-    assert state["status"] == "concluido" and state["linhas"] == "3"
-    assert state["parametros"] == '{"n": 3.0}'
-    edge = push(redis_client, env.queue, "LINHAS", {"n": -(2**53)})
-    assert final_state(redis_client, env.queue, edge.task_id)["linhas"] == "0"
+    cases = [
+        (body(new_task_id(), versao=1.0, parametros={"n": 3.0}), "3"),
+        (body(new_task_id(), parametros={"n": 2.5}), "3"),  # 1, 2, 3: 2 < 2.5 goes on once more
+        (body(new_task_id(), parametros={"n": -(2**53) + 1}), "0"),
+        (body(new_task_id(), parametros={"n": 0.30000000000000004}), "1"),
+    ]
+    for message, _ in cases:
+        redis_client.lpush(env.queue, json.dumps(message))
+    for message, rows in cases:
+        state = final_state(redis_client, env.queue, str(message["task_id"]))
+        assert (state["status"], state["linhas"]) == ("concluido", rows), message
+        assert json.loads(state["parametros"]) == message["parametros"]
 
 
 # ---- database and SQL faults -------------------------------------------------------------------
 
 
+def assert_failed(
+    worker: CWorker,
+    state: dict[str, str],
+    task_id: str,
+    code: ErrorCode,
+    *,
+    named: str | None = None,
+    detail: str | None = None,
+) -> None:
+    """`falhou` with `code` and an `erro` that the log line repeats; `named` (a parameter, a
+    report type) appears in `erro`; `detail`, the library's English, only in the log line."""
+    assert (state.get("status"), state.get("erro_codigo")) == ("falhou", code), state
+    erro = state["erro"]
+    assert erro, state
+    if named is not None:
+        assert re.search(rf"\b{re.escape(named)}\b", erro), erro
+    prefix = f"Worker C: Falha na tarefa (task_id={task_id}): "
+    [line] = [line for line in worker.log().splitlines() if line.startswith(prefix)]
+    assert erro in line, line
+    if detail is not None:
+        assert detail in line and detail not in erro, line
+
+
 @pytest.mark.parametrize(
-    ("report", "params", "erro"),
+    ("report", "params", "code", "named", "detail"),
     [
-        ("TABELA", {"x": 1}, "parâmetro desconhecido: x"),
-        ("LINHAS", {}, "parâmetro ausente: n"),
-        ("NAO_EXISTE", {}, "tipo de relatório desconhecido: NAO_EXISTE"),
-        (
-            "DUAS_CONSULTAS",
-            {},
-            "erro no SQL do relatório: You can only execute one statement at a time.",
-        ),
-        (
-            "POSICIONAL",
-            {},
-            "erro no SQL do relatório: Binding 1 has no name, but you supplied a "
-            "dictionary (which has only names).",
-        ),
-        ("ERRO_EM_TEMPO_DE_EXECUCAO", {}, "erro do SQLite: malformed JSON"),
+        ("TABELA", {"x": 1}, ErrorCode.INVALID_PARAMETER, "x", None),
+        ("LINHAS", {}, ErrorCode.INVALID_PARAMETER, "n", None),
+        ("NAO_EXISTE", {}, ErrorCode.UNKNOWN_TYPE, "NAO_EXISTE", None),
+        ("DUAS_CONSULTAS", {}, ErrorCode.QUERY_FAILED, None, None),
+        ("POSICIONAL", {}, ErrorCode.QUERY_FAILED, None, None),
+        ("ERRO_EM_TEMPO_DE_EXECUCAO", {}, ErrorCode.QUERY_FAILED, None, "malformed JSON"),
     ],
 )
 def test_sql_faults_fail_the_task_and_leave_no_file(
     report: str,
     params: dict[str, object],
-    erro: str,
+    code: ErrorCode,
+    named: str | None,
+    detail: str | None,
     env: WorkerEnv,
     start_c: Callable[..., CWorker],
     redis_client: redis.Redis,
@@ -345,8 +429,8 @@ def test_sql_faults_fail_the_task_and_leave_no_file(
     worker = start_c("c-asan", env)
     task = push(redis_client, env.queue, report, params)
     state = final_state(redis_client, env.queue, task.task_id)
-    assert (state["status"], state["erro"]) == ("falhou", erro)
-    assert f"Falha na tarefa (task_id={task.task_id}): {erro}" in worker.log()
+    assert state["tentativas"] == "1"  # permanent: not retried
+    assert_failed(worker, state, task.task_id, code, named=named, detail=detail)
     assert leftovers(env.export_dir) == []
     worker.assert_clean_exit()
 
@@ -359,12 +443,15 @@ def test_a_locked_database_is_retried_until_it_is_free(
     env.extra["RETRY_BASE_S"] = "1"
     worker = start_c("c", env)
     task = push(redis_client, env.queue, "TABELA", {})
-    worker.wait_log(
-        f"Falha temporária (task_id={task.task_id}, tentativa=1): "
-        "erro do SQLite: database is locked; nova tentativa em 1.0s"
-    )
+    waiting = f"Falha temporária (task_id={task.task_id}, tentativa=1): "
+    worker.wait_log(waiting)
+    retrying = redis_client.hgetall(Keys(env.queue).task(task.task_id))
     lock.execute("ROLLBACK")
     lock.close()
+    assert retrying["erro_codigo"] == ErrorCode.DATABASE_UNAVAILABLE, retrying
+    assert "proxima_tentativa_em" in retrying and "database is locked" not in retrying["erro"]
+    [line] = [line for line in worker.log().splitlines() if waiting in line]
+    assert "database is locked" in line and line.endswith("; nova tentativa em 1.0s"), line
     state = final_state(redis_client, env.queue, task.task_id)
     assert (state["status"], state["linhas"], state["tentativas"]) == ("concluido", "100", "2")
     assert "proxima_tentativa_em" not in state
@@ -378,19 +465,29 @@ def test_database_faults_fail_the_task_not_the_worker(
     not_db = tmp_path / "texto.db"
     not_db.write_text("isto não é um banco SQLite " * 100)
     missing = tmp_path / "nao-existe.db"
-    for path, erro in [
-        # Transient (the database may be being generated): retried, then given up.
-        (missing, f"tentativas esgotadas (3): banco de dados não encontrado: {missing}"),
-        (not_db, "erro do SQLite: file is not a database"),
-    ]:
-        env.db_path = path
-        worker = start_c("c-asan", env)
-        task = push(redis_client, env.queue, "TABELA", {})
-        assert final_state(redis_client, env.queue, task.task_id)["erro"] == erro
-        worker.assert_clean_exit()
+    # A missing database is transient (it may be being generated): retried, then given up with
+    # an `erro` that quotes the last one. A file that is not a database fails at once.
+    env.db_path = missing
+    worker = start_c("c-asan", env)
+    task = push(redis_client, env.queue, "TABELA", {})
+    exhausted = final_state(redis_client, env.queue, task.task_id)
+    assert_failed(
+        worker, exhausted, task.task_id, ErrorCode.ATTEMPTS_EXHAUSTED, detail=str(missing)
+    )
+    assert exhausted["tentativas"] == "3"
+    assert ERROR_TEXTS[ErrorCode.DATABASE_UNAVAILABLE] in exhausted["erro"]
+    worker.assert_clean_exit()
+
+    env.db_path = not_db
+    worker = start_c("c-asan", env)
+    task = push(redis_client, env.queue, "TABELA", {})
+    state = final_state(redis_client, env.queue, task.task_id)
+    assert_failed(
+        worker, state, task.task_id, ErrorCode.QUERY_FAILED, detail="file is not a database"
+    )
+    worker.assert_clean_exit()
     dead = [json.loads(d) for d in redis_client.lrange(f"{env.queue}:mortas", 0, -1)]
-    reason = f"tentativas esgotadas (3): banco de dados não encontrado: {missing}"
-    assert [d["motivo"] for d in dead] == [reason]
+    assert [d["motivo"] for d in dead] == [exhausted["erro"]]
     assert leftovers(env.export_dir) == []
 
 
@@ -407,8 +504,9 @@ def test_a_file_size_limit_fails_the_task_and_removes_the_part_file(
     worker = start_c("c-asan", env, preexec=limit_file_size)
     big = push(redis_client, env.queue, "LINHAS", {"n": 200_000})
     state = final_state(redis_client, env.queue, big.task_id)
-    assert state["status"] == "falhou"
-    assert state["erro"] == f"erro de escrita em {big.file}.part: File too large"
+    # EFBIG is not transient: failed at once.
+    assert_failed(worker, state, big.task_id, ErrorCode.WRITE_FAILED, detail="File too large")
+    assert state["tentativas"] == "1"
     small = push(redis_client, env.queue, "LINHAS", {"n": 10})
     assert final_state(redis_client, env.queue, small.task_id)["status"] == "concluido"
     assert leftovers(env.export_dir) == [small.file]
@@ -435,10 +533,10 @@ def test_a_full_disk_fails_the_task_and_removes_the_part_file(
     worker = start_c("c", env)
     big = push(redis_client, env.queue, "LINHAS", {"n": 200_000})
     state = final_state(redis_client, env.queue, big.task_id)
-    # A full disk is transient: retried, then given up.
-    assert state["erro"] == (
-        f"tentativas esgotadas (3): erro de escrita em {big.file}.part: No space left on device"
-    )
+    # A full disk is transient: retried, then given up with an `erro` quoting the last one.
+    detail = "No space left on device"
+    assert_failed(worker, state, big.task_id, ErrorCode.ATTEMPTS_EXHAUSTED, detail=detail)
+    assert ERROR_TEXTS[ErrorCode.DISK_FULL] in state["erro"] and state["tentativas"] == "3"
     assert leftovers(full_disk) == []
     worker.assert_clean_exit()
 
@@ -450,7 +548,8 @@ def test_a_vanished_export_folder_fails_the_task(
     env.export_dir.rmdir()
     task = push(redis_client, env.queue, "LINHAS", {"n": 5})
     state = final_state(redis_client, env.queue, task.task_id)
-    assert state["erro"] == f"erro de escrita em {task.file}.part: No such file or directory"
+    detail = "No such file or directory"
+    assert_failed(worker, state, task.task_id, ErrorCode.WRITE_FAILED, detail=detail)
     worker.assert_clean_exit()
 
 
@@ -558,7 +657,8 @@ def test_final_tasks_are_skipped_and_exhausted_ones_are_dead_lettered(
     redis_client.hset(Keys(env.queue).task(crashed.task_id), mapping={"tentativas": 3})
     redis_client.lpush(env.queue, crashed.to_json())
     state = final_state(redis_client, env.queue, crashed.task_id)
-    assert state["erro"] == "tentativas esgotadas (3): o worker parou durante a tarefa"
+    assert_failed(worker, state, crashed.task_id, ErrorCode.ATTEMPTS_EXHAUSTED)
+    assert state["tentativas"] == "4"  # the attempt that found the limit passed is not run
     assert 0 < redis_client.ttl(Keys(env.queue).task(crashed.task_id)) <= 8 * 86400
     assert json.loads(redis_client.lindex(f"{env.queue}:mortas", 0))["task_id"] == crashed.task_id
     assert leftovers(env.export_dir) == []
@@ -641,8 +741,9 @@ def test_log_format_json_writes_one_object_per_line_with_the_task_id(
     c_worker_bins: dict[str, Path],
     tmp_path: Path,
 ) -> None:
-    """LOG_FORMAT=json: the lines of relatorios.logs.JsonFormatter, the task's id on every line
-    about a task, and valid UTF-8 JSON even when a message quotes bytes that are not UTF-8."""
+    """LOG_FORMAT=json: the members of docs/protocol.md, the task's id on every line about a
+    task, the events in their order, and valid UTF-8 JSON even when a line quotes bytes that
+    are not UTF-8 (SQLite's message naming a table)."""
     bad = {**env.environ(), "LOG_FORMAT": "xml"}
     done = subprocess.run([str(c_worker_bins["c"])], env=bad, capture_output=True, timeout=10)
     assert done.returncode == 2 and b"LOG_FORMAT" in done.stderr
@@ -660,10 +761,9 @@ def test_log_format_json_writes_one_object_per_line_with_the_task_id(
     redis_client.lpush(env.queue, invalid, b"not json")
     not_utf8 = push(redis_client, env.queue, "NAO_UTF8", {})
     task_ids = (recovered.task_id, good.task_id, invalid_id, not_utf8.task_id)
-    states = {task_id: final_state(redis_client, env.queue, task_id) for task_id in task_ids[:3]}
-    # Its `erro` holds the byte 0xff, which this (decoding) client cannot read: wait on `status`.
-    key = Keys(env.queue).task(not_utf8.task_id)
-    wait_until(lambda: redis_client.hget(key, "status") == "falhou", 30, not_utf8.task_id)
+    # (This client decodes strictly: every field, `erro` included, is valid UTF-8.)
+    states = {task_id: final_state(redis_client, env.queue, task_id) for task_id in task_ids}
+    assert states[not_utf8.task_id]["erro_codigo"] == ErrorCode.QUERY_FAILED
     worker.assert_clean_exit()
 
     lines = worker.log_path.read_bytes().decode("utf-8").splitlines()  # strict: valid UTF-8
@@ -682,30 +782,25 @@ def test_log_format_json_writes_one_object_per_line_with_the_task_id(
             assert entry.get("task_id") == named[0], entry
 
     def about(task_id: str) -> list[tuple[str, str]]:
-        return [(e["level"], e["message"]) for e in entries if e.get("task_id") == task_id]
+        return [(e["level"], event(e["message"])) for e in entries if e.get("task_id") == task_id]
 
     assert about(good.task_id) == [
-        ("info", f"Nova tarefa recebida (task_id={good.task_id}, tipo=LINHAS)"),
-        ("info", f"Executando consulta SQL pesada... (task_id={good.task_id})"),
-        (
-            "info",
-            f"Relatório gerado com sucesso! (task_id={good.task_id}, arquivo={good.file}, "
-            f"linhas=2, bytes={states[good.task_id]['bytes']})",
-        ),
+        ("info", "Nova tarefa recebida"),
+        ("info", "Executando consulta SQL pesada..."),
+        ("info", "Relatório gerado com sucesso!"),
     ]
-    reason = reason_of(invalid).reason
+    success = [e["message"] for e in entries if e.get("task_id") == good.task_id][-1]
+    assert f"linhas=2, bytes={states[good.task_id]['bytes']}" in success, success
     assert about(invalid_id) == [
-        ("warning", f"Mensagem inválida descartada: {reason}"),
-        ("error", f"Falha na tarefa (task_id={invalid_id}): mensagem inválida: {reason}"),
+        ("warning", "Mensagem inválida descartada"),
+        ("error", "Falha na tarefa"),
     ]
-    recovery = f"Tarefa recuperada de worker morto (task_id={recovered.task_id}, worker="
-    assert about(recovered.task_id)[0][0] == "warning"
-    assert about(recovered.task_id)[0][1].startswith(recovery)
-    failure = about(not_utf8.task_id)[-1]
-    assert failure[0] == "error" and "tabela_\ufffd" in failure[1], failure
+    assert about(recovered.task_id)[0] == ("warning", "Tarefa recuperada de worker morto")
+    assert about(not_utf8.task_id)[-1] == ("error", "Falha na tarefa")
+    failure = [e["message"] for e in entries if e.get("task_id") == not_utf8.task_id][-1]
+    assert "tabela_\ufffd" in failure, failure
     without_id = [e for e in entries if "task_id" not in e]
-    [not_json] = [e for e in without_id if e["message"].startswith("Mensagem inválida")]
+    [not_json] = [e for e in without_id if event(e["message"]) == "Mensagem inválida descartada"]
     assert not_json["level"] == "warning"
-    assert not_json["message"].startswith("Mensagem inválida descartada: mensagem não é JSON")
-    assert without_id[0]["message"].startswith("Aguardando por tarefas na fila")
+    assert event(without_id[0]["message"]) == "Aguardando por tarefas na fila"
     assert without_id[-1] == {**without_id[-1], "level": "info", "message": "Encerrando."}
