@@ -336,7 +336,10 @@ def parse_message(raw: bytes | str) -> Message:
         raise InvalidMessage(f"mensagem maior que {MAX_MESSAGE_BYTES} bytes")
     try:
         obj = json.loads(data, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+    except _Refused as exc:
+        raise InvalidMessage(f"mensagem não é JSON válido: {exc}") from None
     except (ValueError, UnicodeDecodeError, RecursionError):
+        # json's own reasons are English and name positions: the message is simply not JSON.
         raise InvalidMessage("mensagem não é JSON válido em UTF-8") from None
     if not isinstance(obj, dict):
         raise InvalidMessage("mensagem não é um objeto JSON")
@@ -346,15 +349,19 @@ def parse_message(raw: bytes | str) -> Message:
     return _parse_body(obj, task_id)
 
 
+class _Refused(ValueError):
+    """JSON that Python's parser reads but the protocol refuses."""
+
+
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     obj = dict(pairs)
     if len(obj) != len(pairs):
-        raise ValueError("chave repetida em um objeto")
+        raise _Refused("chave repetida em um objeto")
     return obj
 
 
 def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} não é JSON válido")
+    raise _Refused(f"{name} não é um número JSON")
 
 
 def is_number(value: Any) -> bool:

@@ -7,13 +7,18 @@ from typing import Any
 
 import pytest
 
+from relatorios import protocol_header
 from relatorios.protocol import (
     FILE_NAME_RE,
     MAX_MESSAGE_BYTES,
+    ErrorCode,
+    F,
     InvalidMessage,
     Message,
+    Status,
     bind_value,
     file_name,
+    format_real,
     new_task_id,
     parse_message,
 )
@@ -64,9 +69,13 @@ def test_a_message_round_trips_through_json() -> None:
         (json.dumps(message(parametros={"A": 1})).encode(), "nome de parâmetro"),
         (json.dumps(message(parametros={"a": "x" * 1025})).encode(), "1024 bytes"),
         (json.dumps(message(parametros={"a": 2**53 + 1})).encode(), "±2^53"),
+        (json.dumps(message(parametros={"a": 2**53})).encode(), "±2^53"),
+        (json.dumps(message(parametros={"a": -(2.0**53)})).encode(), "±2^53"),
+        (json.dumps(message(parametros={"a": 1e300})).encode(), "±2^53"),
+        (json.dumps(message(versao=1.5)).encode(), "versao"),
         (json.dumps(message(parametros={f"p{i}": 1 for i in range(33)})).encode(), "32"),
         (b'{"task_id": "%s", "versao": 1, "versao": 1}' % TASK.encode(), "chave repetida"),
-        (b'{"task_id": "%s", "versao": NaN}' % TASK.encode(), "NaN"),
+        (b'{"task_id": "%s", "versao": NaN}' % TASK.encode(), "não é JSON"),
         (b" " * (MAX_MESSAGE_BYTES + 1), "maior que"),
         (b"[" * 5000, "não é JSON"),
         (json.dumps(message(tipo_relatorio="PAGAMENTOS_PENDENTES\n")).encode(), "tipo_relatorio"),
@@ -92,8 +101,51 @@ def test_unknown_top_level_members_are_ignored_for_forward_compatibility() -> No
 
 
 @pytest.mark.parametrize(
-    ("value", "bound"), [(5.0, 5), (5.5, 5.5), (2.0**60, 2.0**60), ("5", "5"), (None, None), (7, 7)]
+    ("value", "bound"), [(5.0, 5), (5.5, 5.5), (2.0**52, 2**52), ("5", "5"), (None, None), (7, 7)]
 )
 def test_integral_numbers_bind_as_integers(value: object, bound: object) -> None:
     result = bind_value(value)  # type: ignore[arg-type]
     assert result == bound and type(result) is type(bound)
+
+
+def test_json_numbers_are_one_type_so_versao_may_be_written_as_a_real() -> None:
+    # JSON has one number type: cJSON cannot tell 1 from 1.0, so neither may the protocol.
+    assert parse_message(json.dumps(message(versao=1.0))).task_id == TASK
+    params = parse_message(json.dumps(message(parametros={"a": 2**53 - 1}))).params
+    assert params == {"a": 2**53 - 1}
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (0.1, "0.1"),
+        (1.0, "1"),
+        (-0.0, "-0"),
+        (123.25, "123.25"),
+        (1e16, "1e+16"),
+        (1e-5, "1e-05"),
+        (0.1 + 0.2, "0.30000000000000004"),
+        (1 / 3, "0.33333333333333331"),
+        (5e-324, "4.94065645841247e-324"),
+        (float("inf"), "inf"),
+        (float("-inf"), "-inf"),
+    ],
+)
+def test_reals_are_written_as_printf_15_or_17_significant_digits(value: float, text: str) -> None:
+    assert format_real(value) == text
+    assert float(text) == value, "the text reads back to the same double"
+
+
+def test_the_c_header_is_generated_from_this_module_and_up_to_date() -> None:
+    # `make protocol-header` writes app/protocol.h; a change to protocol.py without it fails here.
+    assert protocol_header.HEADER.read_text("utf-8") == protocol_header.render(), (
+        "app/protocol.h is stale: run `make protocol-header`"
+    )
+
+
+def test_the_c_header_carries_every_state_field_and_error_code() -> None:
+    header = protocol_header.render()
+    for value in [*Status, *ErrorCode, *(v for k, v in vars(F).items() if k.isupper())]:
+        assert f'"{value}"' in header, value
+    assert '#define KEY_TASK_FMT "%s:tarefa:%s"' in header
+    assert f"#define PROTO_MAX_SAFE_INTEGER {2**53}LL" in header

@@ -21,7 +21,7 @@ import httpx
 import pytest
 import redis
 
-from relatorios.protocol import Keys
+from relatorios.protocol import ErrorCode, Keys
 from tests.conftest import WORKER_KINDS, ApiProcess, WorkerEnv, free_port, start_redis, wait_until
 from tests.helpers import (
     SLOW_ROWS,
@@ -198,7 +198,8 @@ def test_a_locked_database_is_retried_and_the_attempts_are_visible(
     key = Keys(own_db.queue).task(task.task_id)
     wait_until(lambda: redis_client.hget(key, "proxima_tentativa_em"), 30, "a retry scheduled")
     assert redis_client.hget(key, "tentativas") == "1"
-    assert "locked" in (redis_client.hget(key, "erro") or "")
+    assert redis_client.hget(key, "erro_codigo") == ErrorCode.DATABASE_UNAVAILABLE
+    assert redis_client.hget(key, "erro")
     lock.release()
     final = wait_final(redis_client, own_db, task.task_id)
     assert final["status"] == "concluido" and final["tentativas"] == "2"
@@ -218,7 +219,8 @@ def test_exhausted_attempts_fail_and_dead_letter_the_task(
     finally:
         lock.release()
     assert final["status"] == "falhou" and final["tentativas"] == "2"
-    assert final["erro"].startswith("tentativas esgotadas (2)")
+    assert final["erro_codigo"] == ErrorCode.ATTEMPTS_EXHAUSTED
+    assert "tentativas esgotadas" in final["erro"]
     [dead] = [json.loads(d) for d in redis_client.lrange(Keys(own_db.queue).dead, 0, -1)]
     assert dead["task_id"] == task.task_id and "tentativas esgotadas" in dead["motivo"]
     assert json.loads(dead["mensagem"])["task_id"] == task.task_id

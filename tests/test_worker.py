@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from relatorios.protocol import Keys, Stat, new_task_id
+from relatorios.protocol import ErrorCode, Keys, Stat, new_task_id
 from tests.conftest import WORKER_KINDS, WorkerEnv
 from tests.helpers import SLOW_ROWS, StartWorker, push, slow_catalog, wait_final
 
@@ -38,13 +38,16 @@ def test_poison_messages_are_reported_and_the_worker_keeps_serving(
     good = push(redis_client, worker_env.queue, "PAGAMENTOS_PENDENTES", {})
 
     assert wait_final(redis_client, worker_env, good.task_id)["status"] == "concluido"
-    assert "arquivo" in wait_final(redis_client, worker_env, with_id)["erro"]
-    assert "desconhecido" in wait_final(redis_client, worker_env, unknown.task_id)["erro"]
-    failed = wait_final(redis_client, worker_env, missing.task_id)
-    assert failed["erro"] == "parâmetro ausente: departamento"
-    assert (
-        wait_final(redis_client, worker_env, extra.task_id)["erro"] == "parâmetro desconhecido: x"
-    )
+    invalid = wait_final(redis_client, worker_env, with_id)
+    assert invalid["erro_codigo"] == ErrorCode.INVALID_MESSAGE and "arquivo" in invalid["erro"]
+    unknown_final = wait_final(redis_client, worker_env, unknown.task_id)
+    assert unknown_final["erro_codigo"] == ErrorCode.UNKNOWN_TYPE
+    assert "NAO_EXISTE" in unknown_final["erro"]
+    for task, name in [(missing, "departamento"), (extra, "x")]:
+        final = wait_final(redis_client, worker_env, task.task_id)
+        assert final["status"] == "falhou", final
+        assert final["erro_codigo"] == ErrorCode.INVALID_PARAMETER, final
+        assert name in final["erro"], "the error names the parameter"
     assert worker.poll() is None, "the worker died"
     assert int(redis_client.hget(keys.stats, Stat.INVALID) or 0) == len(poison)
     dead = [json.loads(d) for d in redis_client.lrange(keys.dead, 0, -1)]
@@ -67,7 +70,7 @@ def test_a_missing_database_fails_the_task_not_the_worker(
     final = wait_final(redis_client, worker_env, task.task_id)
     # A missing database may be a database being replaced: retried, then given up.
     assert final["status"] == "falhou" and "nao_existe.db" in final["erro"]
-    assert final["tentativas"] == "2" and "tentativas esgotadas" in final["erro"]
+    assert final["tentativas"] == "2" and final["erro_codigo"] == ErrorCode.ATTEMPTS_EXHAUSTED
     assert not worker_env.db_path.exists(), "a read-only worker must not create the database"
     assert worker.poll() is None
 
@@ -91,7 +94,7 @@ def test_a_failing_query_fails_the_task_and_leaves_no_partial_file(
     (catalog / "ESCREVE.sql").write_text("DELETE FROM transacoes;\n")
     worker_env.catalog_dir = catalog
     worker = start_worker(kind, worker_env)
-    for report, error in [
+    for report, detail in [
         ("QUEBRADO", "tabela_que_nao_existe"),
         ("ESTOURA", "overflow"),
         ("ESCREVE", "readonly"),
@@ -99,10 +102,23 @@ def test_a_failing_query_fails_the_task_and_leaves_no_partial_file(
         task = push(redis_client, worker_env.queue, report, {})
         final = wait_final(redis_client, worker_env, task.task_id)
         assert final["status"] == "falhou"
-        assert error in final["erro"].replace(" ", "").lower() or error in final["erro"], final
+        assert final["erro_codigo"] == ErrorCode.QUERY_FAILED, final
+        assert final["erro"] and detail not in final["erro"], "no library English for users"
+        # The library's own message is for operators: in the worker's log (logged before the
+        # failure is recorded), on the line that names the task.
+        assert any_log_line(tmp_path, task.task_id, detail), f"{detail} not logged"
         assert not (worker_env.export_dir / task.file).exists()
     assert not list(worker_env.export_dir.iterdir())
     assert worker.poll() is None
+
+
+def any_log_line(folder: Path, *words: str) -> bool:
+    """Whether one line of a worker log in `folder` holds every word (case-insensitive)."""
+    for log in folder.glob("worker-*.log"):
+        for line in log.read_text("utf-8", "replace").lower().splitlines():
+            if all(word.lower() in line.replace(" ", "") or word.lower() in line for word in words):
+                return True
+    return False
 
 
 @pytest.mark.parametrize("kind", WORKER_KINDS)

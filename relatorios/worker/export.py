@@ -1,6 +1,6 @@
 """Run one catalog query and stream its rows into a CSV file: the worker's hot path.
 
-Rows are fetched in batches from the cursor (never `fetchall`) and written with the csv module's
+Rows are read from the cursor in batches (never `fetchall`) and written with the csv module's
 default dialect, so memory stays flat whatever the size of the report. The file is written as
 `<name>.part` and renamed only when complete. A `stop` callback, called from an SQLite progress
 handler, can interrupt the query at any time, even before the first row.
@@ -10,40 +10,54 @@ from __future__ import annotations
 
 import csv
 import errno
+import itertools
+import logging
 import os
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from relatorios.protocol import ParamValue, bind_value
+from relatorios.catalog import Report
+from relatorios.protocol import (
+    ERROR_TEXTS,
+    SQLITE_PROGRESS_STEPS,
+    ErrorCode,
+    ParamValue,
+    bind_value,
+    format_real,
+)
+from relatorios.sqlite_ro import connect_readonly
 
+log = logging.getLogger("relatorios.worker")
 BATCH_ROWS = 1000
 WRITE_BUFFER = 1 << 20
-# SQLite virtual-machine steps between two calls of the stop callback (cheap: it is rate-limited).
-STOP_CHECK_STEPS = 10_000
-# Error names worth a retry (docs/protocol.md); SQLITE_IOERR covers its extended codes.
-TRANSIENT_SQLITE = (
-    "SQLITE_BUSY",
-    "SQLITE_LOCKED",
-    "SQLITE_FULL",
-    "SQLITE_CANTOPEN",
-    "SQLITE_IOERR",
-)
-TRANSIENT_ERRNO = {errno.ENOSPC, errno.EIO, errno.EDQUOT, errno.EAGAIN}
+# SQLite errors worth a retry (docs/protocol.md, "Error codes"); SQLITE_IOERR covers its
+# extended codes. FULL is SQLite's own temporary space running out.
+UNAVAILABLE_SQLITE = ("SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_CANTOPEN", "SQLITE_IOERR")
+FULL_SQLITE = "SQLITE_FULL"
+DISK_FULL_ERRNO = {errno.ENOSPC, errno.EDQUOT}
+TRANSIENT_ERRNO = DISK_FULL_ERRNO | {errno.EIO, errno.EAGAIN}
+_FLOAT = float
 
 Progress = Callable[[int, int], None]
 StopCheck = Callable[[], str | None]
 
 
 class ReportError(Exception):
-    """The attempt failed; the message (Portuguese) goes into the task's `erro`.
+    """The attempt failed: `code` (ErrorCode) and a Portuguese `erro` for the task.
 
-    `transient` errors (a locked database, an I/O error, a full disk) are worth retrying.
+    `transient` errors (a locked database, an I/O error, a full disk) are worth retrying. The
+    library's own message, if any, is `detail`: logged, never shown to users.
     """
 
-    def __init__(self, message: str, transient: bool = False) -> None:
-        super().__init__(message)
+    def __init__(
+        self, code: ErrorCode, message: str = "", transient: bool = False, detail: str = ""
+    ) -> None:
+        super().__init__(message or ERROR_TEXTS[code])
+        self.code = code
         self.transient = transient
+        self.detail = detail
 
 
 class Interrupted(Exception):
@@ -56,71 +70,45 @@ class Interrupted(Exception):
 
 def sqlite_error(exc: sqlite3.Error) -> ReportError:
     name = getattr(exc, "sqlite_errorname", "")
-    return ReportError(f"erro do SQLite: {exc}", transient=name.startswith(TRANSIENT_SQLITE))
+    if name.startswith(FULL_SQLITE):
+        return ReportError(ErrorCode.DISK_FULL, transient=True, detail=str(exc))
+    if name.startswith(UNAVAILABLE_SQLITE):
+        return ReportError(ErrorCode.DATABASE_UNAVAILABLE, transient=True, detail=str(exc))
+    return ReportError(ErrorCode.QUERY_FAILED, detail=str(exc))
+
+
+def write_error(part: Path, exc: OSError) -> ReportError:
+    code = ErrorCode.DISK_FULL if exc.errno in DISK_FULL_ERRNO else ErrorCode.WRITE_FAILED
+    return ReportError(
+        code,
+        f"{ERROR_TEXTS[code]} ({part.name})",
+        transient=exc.errno in TRANSIENT_ERRNO,
+        detail=exc.strerror or str(exc),
+    )
 
 
 def open_readonly(db_path: Path) -> sqlite3.Connection:
     if not db_path.is_file():
         # Transient: the database may be being generated or replaced right now.
-        raise ReportError(f"banco de dados não encontrado: {db_path}", transient=True)
+        raise ReportError(
+            ErrorCode.DATABASE_UNAVAILABLE,
+            f"banco de dados não encontrado: {db_path}",
+            transient=True,
+        )
     try:
-        # mode=ro: the worker can never write to the database, whatever the SQL says.
-        # A 1 s busy timeout (both workers): a locked database fails fast and is retried later.
-        conn = sqlite3.connect(f"{db_path.resolve().as_uri()}?mode=ro", uri=True, timeout=1.0)
+        return connect_readonly(db_path)
     except sqlite3.Error as exc:
         raise sqlite_error(exc) from None
-    return conn
 
 
-def _bytes_preserving(raw: bytes) -> str:
-    # Invalid UTF-8 round-trips byte for byte (written back with surrogateescape), as in C.
-    return raw.decode("utf-8", "surrogateescape")
-
-
-class NotUtf8(Exception):
-    """A text value is not valid UTF-8: the fast decoder cannot read it."""
-
-
-def bind_params(
-    conn: sqlite3.Connection, sql: str, params: dict[str, ParamValue]
-) -> dict[str, ParamValue]:
-    """Check the message's parameters against the statement's named parameters (both ways)."""
-    wanted = statement_params(conn, sql)
-    for name in wanted:
-        if name not in params:
-            raise ReportError(f"parâmetro ausente: {name}")
-    for name in params:
-        if name not in wanted:
-            raise ReportError(f"parâmetro desconhecido: {name}")
+def bind_params(report: Report, params: dict[str, ParamValue]) -> dict[str, ParamValue]:
+    """Check the message's parameters against the report's declared ones (both ways)."""
+    declared = {p.name for p in report.params}
+    if missing := sorted(declared - params.keys()):
+        raise ReportError(ErrorCode.INVALID_PARAMETER, f"parâmetro ausente: {missing[0]}")
+    if unknown := sorted(params.keys() - declared):
+        raise ReportError(ErrorCode.INVALID_PARAMETER, f"parâmetro desconhecido: {unknown[0]}")
     return {name: bind_value(value) for name, value in params.items()}
-
-
-def statement_params(conn: sqlite3.Connection, sql: str) -> list[str]:
-    """Named parameters of `sql`, as SQLite parses them (not as a regex guesses them)."""
-    names: list[str] = []
-    # Python's sqlite3 has no sqlite3_bind_parameter_name; a bind that misses a parameter names
-    # it in the error, so EXPLAIN (which prepares but does not run) with a growing set of NULLs.
-    probe: dict[str, object] = {}
-    while True:
-        try:
-            conn.execute(f"EXPLAIN {sql}", probe).close()
-            return names
-        except sqlite3.ProgrammingError as exc:
-            name = _missing_param_name(str(exc))
-            if name is None or name in probe:
-                raise ReportError(f"erro no SQL do relatório: {exc}") from None
-            names.append(name)
-            probe[name] = None
-        except sqlite3.Error as exc:
-            raise sqlite_error(exc) from None
-
-
-def _missing_param_name(error: str) -> str | None:
-    # "You did not supply a value for binding parameter :name."
-    marker = "binding parameter :"
-    if marker not in error:
-        return None
-    return error.split(marker, 1)[1].rstrip(".")
 
 
 def write_csv(
@@ -146,15 +134,9 @@ def write_csv(
             return 1  # non-zero: SQLite interrupts the statement
         return 0
 
-    conn.set_progress_handler(on_progress, STOP_CHECK_STEPS)
+    conn.set_progress_handler(on_progress, SQLITE_PROGRESS_STEPS)
     try:
-        try:
-            rows, size = _stream(conn, sql, params, part, progress, progress_every)
-        except NotUtf8:
-            # The built-in decoder is several times faster than a Python text_factory, so it
-            # reads every report until one holds invalid UTF-8; then the report starts over.
-            conn.text_factory = _bytes_preserving
-            rows, size = _stream(conn, sql, params, part, progress, progress_every)
+        rows, size = _stream(conn, sql, params, part, progress, progress_every)
         os.replace(part, target)
         return rows, size
     except ReportError:
@@ -191,8 +173,8 @@ def _stream(
         ) as out:
             writer = csv.writer(out)
             writer.writerow([col[0] for col in cursor.description])
-            while batch := cursor.fetchmany(BATCH_ROWS):
-                writer.writerows(batch)
+            while batch := _next_batch(conn, cursor):
+                writer.writerows(_with_reals(batch))
                 rows += len(batch)
                 if rows >= next_report:
                     out.flush()
@@ -201,10 +183,38 @@ def _stream(
             out.flush()
             size = out.tell()
     except sqlite3.Error as exc:
-        if conn.text_factory is str and "Could not decode to UTF-8" in str(exc):
-            raise NotUtf8 from None
         raise sqlite_error(exc) from None
     except OSError as exc:
-        message = f"erro de escrita em {part.name}: {exc.strerror or exc}"
-        raise ReportError(message, transient=exc.errno in TRANSIENT_ERRNO) from None
+        raise write_error(part, exc) from None
     return rows, size
+
+
+def _bytes_preserving(raw: bytes) -> str:
+    # Invalid UTF-8 round-trips byte for byte (written back with surrogateescape), as in C.
+    return raw.decode("utf-8", "surrogateescape")
+
+
+def _next_batch(conn: sqlite3.Connection, cursor: sqlite3.Cursor) -> list[Any]:
+    """Up to BATCH_ROWS rows. Text is decoded by SQLite's fast built-in decoder until a value is
+    not valid UTF-8; from then on by a byte-preserving decoder, without reading anything twice.
+
+    This leans on two CPython behaviours, both covered by the edge-catalog conformance tests:
+    `list.extend` keeps the items it appended before an exception, and a cursor whose row failed
+    to convert keeps that row current, so the next read converts it again.
+    """
+    batch: list[Any] = []
+    while True:
+        try:
+            batch.extend(itertools.islice(cursor, BATCH_ROWS - len(batch)))
+            return batch
+        except sqlite3.OperationalError as exc:
+            if conn.text_factory is not str or "Could not decode to UTF-8" not in str(exc):
+                raise
+            conn.text_factory = _bytes_preserving
+
+
+def _with_reals(batch: list[Any]) -> list[Any]:
+    """REAL values formatted by the protocol's rule; most reports have none, and pay one scan."""
+    if _FLOAT not in set(map(type, itertools.chain.from_iterable(batch))):
+        return batch
+    return [[format_real(v) if type(v) is _FLOAT else v for v in row] for row in batch]

@@ -16,23 +16,30 @@ from types import FrameType
 
 import redis
 
+from relatorios.catalog import CatalogError, load_report
 from relatorios.logs import current_task, setup_logging
 from relatorios.protocol import (
+    ERROR_TEXTS,
     FINAL_STATES,
+    FINAL_WRITE_ATTEMPTS,
     HEARTBEAT_EVERY_S,
     HEARTBEAT_TTL_S,
     POP_TIMEOUT_S,
     RECOVER_EVERY_S,
-    RETRY_MAX_DELAY_S,
+    REDIS_BACKOFF_FIRST_S,
+    REDIS_BACKOFF_MAX_S,
     WATCH_EVERY_S,
+    ErrorCode,
     F,
     InvalidMessage,
     Keys,
     Message,
     Stat,
     Status,
+    iso,
     now_iso,
     parse_message,
+    retry_delay,
 )
 from relatorios.settings import Settings, get_settings
 from relatorios.worker.export import (
@@ -45,7 +52,6 @@ from relatorios.worker.export import (
 from relatorios.worker.state import TaskStates, recover
 
 log = logging.getLogger("relatorios.worker")
-MAX_BACKOFF_S = 5.0
 SHUTDOWN = "desligamento"
 WAITING = "Aguardando por tarefas na fila '%s' (Comando BRPOP)..."
 
@@ -87,7 +93,7 @@ class Worker:
 
     def run(self) -> None:
         log.info(WAITING, self.keys.queue)
-        backoff, lost = 0.5, False
+        backoff, lost = REDIS_BACKOFF_FIRST_S, False
         while not self.stopping:
             try:
                 if lost:
@@ -96,7 +102,7 @@ class Worker:
                 raw = self.pop()
                 if lost:
                     log.info("Conexão com o Redis restabelecida")
-                backoff, lost = 0.5, False
+                backoff, lost = REDIS_BACKOFF_FIRST_S, False
                 if raw is not None:
                     self.handle(raw)
                     log.info(WAITING, self.keys.queue)
@@ -107,7 +113,7 @@ class Worker:
                     "Conexão com o Redis perdida (%s); nova tentativa em %.1fs", exc, backoff
                 )
                 time.sleep(backoff)
-                backoff, lost = min(backoff * 2, MAX_BACKOFF_S), True
+                backoff, lost = min(backoff * 2, REDIS_BACKOFF_MAX_S), True
         self.goodbye()
 
     def tick(self) -> None:
@@ -182,7 +188,8 @@ class Worker:
         self.redis.hincrby(self.keys.stats, Stat.INVALID, 1)
         self.states.dead_letter(raw, exc.reason, exc.task_id)
         if exc.task_id:
-            self.fail(exc.task_id, raw, f"mensagem inválida: {exc.reason}")
+            error = ReportError(ErrorCode.INVALID_MESSAGE, f"mensagem inválida: {exc.reason}")
+            self.fail(exc.task_id, raw, error)
         else:
             self.states.release(raw)
 
@@ -194,7 +201,7 @@ class Worker:
             attempt = int(self.redis.hincrby(key, F.ATTEMPTS, 1))  # type: ignore[arg-type]
             if attempt > limit:
                 last = self.redis.hget(key, F.ERROR) or "o worker parou durante a tarefa"
-                self.give_up(message.task_id, raw, f"tentativas esgotadas ({limit}): {last}")
+                self.give_up(message.task_id, raw, limit, str(last))
                 return
             self.mark_running(message)
             try:
@@ -204,12 +211,12 @@ class Worker:
                 return
             except ReportError as exc:
                 if not exc.transient:
-                    self.fail(message.task_id, raw, str(exc))
+                    self.fail(message.task_id, raw, exc)
                     return
                 if attempt >= limit:
-                    self.give_up(message.task_id, raw, f"tentativas esgotadas ({limit}): {exc}")
+                    self.give_up(message.task_id, raw, limit, str(exc))
                     return
-                why = self.retry_later(message, attempt, str(exc))
+                why = self.retry_later(message, attempt, exc)
                 if why:
                     self.interrupted(message, raw, why)
                     return
@@ -238,11 +245,15 @@ class Worker:
     def export(self, message: Message) -> tuple[int, int]:
         sql_path = self.settings.catalog_dir / f"{message.report_type}.sql"
         if not sql_path.is_file():
-            raise ReportError(f"tipo de relatório desconhecido: {message.report_type}")
-        sql = sql_path.read_text(encoding="utf-8")
+            text = f"{ERROR_TEXTS[ErrorCode.UNKNOWN_TYPE]}: {message.report_type}"
+            raise ReportError(ErrorCode.UNKNOWN_TYPE, text)
+        try:
+            report = load_report(sql_path)
+        except (CatalogError, OSError, UnicodeDecodeError) as exc:
+            raise ReportError(ErrorCode.QUERY_FAILED, detail=str(exc)) from None
+        params = bind_params(report, message.params)
         conn = open_readonly(self.settings.db_path)
         try:
-            params = bind_params(conn, sql, message.params)
             log.info("Executando consulta SQL pesada... (task_id=%s)", message.task_id)
             key = self.keys.task(message.task_id)
 
@@ -253,7 +264,7 @@ class Worker:
 
             target = self.settings.export_dir / message.file
             every = self.settings.progress_every
-            return write_csv(conn, sql, params, target, progress, every, self.check)
+            return write_csv(conn, report.sql, params, target, progress, every, self.check)
         finally:
             conn.close()
 
@@ -272,19 +283,18 @@ class Worker:
             return None
         return Status.CANCELLED if status == Status.CANCELLED else None
 
-    def retry_later(self, message: Message, attempt: int, error: str) -> str | None:
+    def retry_later(self, message: Message, attempt: int, error: ReportError) -> str | None:
         """Wait before the next attempt, watching for cancellation and shutdown."""
-        delay = min(self.settings.retry_base_s * 2 ** (attempt - 1), RETRY_MAX_DELAY_S)
-        when = datetime.now(UTC) + timedelta(seconds=delay)
-        next_at = when.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-        self.redis.hset(
-            self.keys.task(message.task_id), mapping={F.ERROR: error, F.NEXT_ATTEMPT: next_at}
-        )
+        delay = retry_delay(self.settings.retry_base_s, attempt)
+        next_at = iso(datetime.now(UTC) + timedelta(seconds=delay))
+        fields = {F.ERROR: str(error), F.ERROR_CODE: error.code, F.NEXT_ATTEMPT: next_at}
+        self.redis.hset(self.keys.task(message.task_id), mapping=fields)
         log.warning(
-            "Falha temporária (task_id=%s, tentativa=%d): %s; nova tentativa em %.1fs",
+            "Falha temporária (task_id=%s, tentativa=%d): %s%s; nova tentativa em %.1fs",
             message.task_id,
             attempt,
             error,
+            f" ({error.detail})" if error.detail else "",
             delay,
         )
         end = time.monotonic() + delay
@@ -321,13 +331,17 @@ class Worker:
             self.states.put_back(message.task_id, raw)
             log.info("Tarefa devolvida à fila no desligamento (task_id=%s)", message.task_id)
 
-    def fail(self, task_id: str, raw: bytes, error: str) -> None:
-        log.error("Falha na tarefa (task_id=%s): %s", task_id, error)
-        self.record(task_id, raw, Status.FAILED, {F.ERROR: error})
+    def fail(self, task_id: str, raw: bytes, error: ReportError) -> None:
+        detail = f" ({error.detail})" if error.detail else ""
+        log.error("Falha na tarefa (task_id=%s): %s%s", task_id, error, detail)
+        fields: dict[str, str | int] = {F.ERROR: str(error), F.ERROR_CODE: error.code}
+        self.record(task_id, raw, Status.FAILED, fields)
 
-    def give_up(self, task_id: str, raw: bytes, error: str) -> None:
-        self.states.dead_letter(raw, error, task_id)
-        self.fail(task_id, raw, error)
+    def give_up(self, task_id: str, raw: bytes, limit: int, last: str) -> None:
+        """Attempts exhausted: dead-letter the message and fail the task, quoting the last error."""
+        text = f"{ERROR_TEXTS[ErrorCode.ATTEMPTS_EXHAUSTED]} ({limit}): {last}"
+        self.states.dead_letter(raw, text, task_id)
+        self.fail(task_id, raw, ReportError(ErrorCode.ATTEMPTS_EXHAUSTED, text))
 
     def record(
         self,
@@ -338,14 +352,14 @@ class Worker:
         output: Path | None = None,
     ) -> bool:
         """Record a final state, retrying while Redis is away (the file is already complete)."""
-        backoff = 0.5
-        for _ in range(20):
+        backoff = REDIS_BACKOFF_FIRST_S
+        for _ in range(FINAL_WRITE_ATTEMPTS):
             try:
                 return self.states.finish(task_id, raw, status, fields, output)
             except redis.RedisError as exc:
                 log.warning("Redis indisponível ao registrar %s (%s); nova tentativa", task_id, exc)
                 time.sleep(backoff)
-                backoff = min(backoff * 2, MAX_BACKOFF_S)
+                backoff = min(backoff * 2, REDIS_BACKOFF_MAX_S)
         # Still in our processing list: recovery will run it again once Redis is back.
         raise redis.ConnectionError(f"não foi possível registrar o estado final de {task_id}")
 

@@ -17,6 +17,7 @@ from relatorios.protocol import (
     DEAD_LETTER_EXCERPT,
     DEAD_LETTERS_KEPT,
     FINAL_STATES,
+    RECORD_GRACE_S,
     F,
     InvalidMessage,
     Keys,
@@ -86,7 +87,7 @@ class TaskStates:
         mapping.update(fields)
         pipe.hset(key, mapping=mapping)
         pipe.hdel(key, F.NEXT_ATTEMPT)
-        pipe.expire(key, self.retention_s + 86_400)
+        pipe.expire(key, self.retention_s + RECORD_GRACE_S)
         pipe.hincrby(self.keys.stats, STAT_OF[status], 1)
         pipe.hincrby(self.keys.stats, Stat.ROWS, int(fields.get(F.ROWS, 0)))
         pipe.hincrby(self.keys.stats, Stat.BYTES, int(fields.get(F.BYTES, 0)))
