@@ -3,6 +3,7 @@
 #include "message.h"
 
 #include <cjson/cJSON.h>
+#include <ctype.h>
 #include <math.h>
 #include <regex.h>
 #include <stdio.h>
@@ -53,14 +54,36 @@ static const char *field(const cJSON *obj, const char *name, int rule) {
     return cJSON_IsString(item) && matches(rule, item->valuestring) ? item->valuestring : NULL;
 }
 
-/* 1 if the text holds the escape \u0000: cJSON would cut the string there, silently. */
-static int has_nul_escape(const char *s, size_t n) {
-    for (size_t i = 0; i + 1 < n; i++)
-        if (s[i] == '\\') {
-            if (n - i >= 6 && memcmp(s + i + 1, "u0000", 5) == 0) return 1;
+/* The code unit of the escape \uXXXX at s[0..avail), or -1 if there is none. */
+static long escape_at(const char *s, size_t avail) {
+    if (avail < 6 || s[0] != '\\' || s[1] != 'u') return -1;
+    long v = 0;
+    for (int k = 2; k < 6; k++) {
+        const char *digit = strchr("0123456789abcdef", tolower((unsigned char)s[k]));
+        if (digit == NULL || s[k] == '\0') return -1;
+        v = v * 16 + (digit - "0123456789abcdef");
+    }
+    return v;
+}
+
+#define MARK '\xFF' /* never in valid UTF-8: stands for an escape cJSON cannot carry */
+
+/* cJSON ends a string at the escape \u0000, silently, and refuses a whole message for one lone
+ * surrogate (\ud800). In the copy it parses, each of these escapes becomes six MARK bytes, so
+ * that the message can still name its task, and the parameter holding one is refused. */
+static void mark_bad_escapes(char *s, size_t n) {
+    for (size_t i = 0; i + 1 < n; i++) {
+        if (s[i] != '\\') continue;
+        long u = escape_at(s + i, n - i), next = n - i > 6 ? escape_at(s + i + 6, n - i - 6) : -1;
+        if (u >= 0xD800 && u <= 0xDBFF && next >= 0xDC00 && next <= 0xDFFF) {
+            i += 11; /* a surrogate pair: one character */
+        } else if (u == 0 || (u >= 0xD800 && u <= 0xDFFF)) {
+            memset(s + i, MARK, 6);
+            i += 5;
+        } else {
             i++; /* the escaped character: in \\u0000 the second backslash is not an escape */
         }
-    return 0;
+    }
 }
 
 static int compare_keys(const void *a, const void *b) {
@@ -93,6 +116,8 @@ static int parse_param(message *m, const cJSON *item) {
     if (cJSON_IsNull(item)) {
         p->kind = PARAM_NULL;
     } else if (cJSON_IsString(item)) {
+        if (strchr(item->valuestring, MARK) != NULL)
+            return wk_error(m->errstr, "parâmetro '%s' contém NUL ou surrogate inválido", p->name);
         if (strlen(item->valuestring) > PROTO_MAX_PARAM_TEXT)
             return wk_error(m->errstr, "parâmetro '%s' maior que %d bytes", p->name,
                             PROTO_MAX_PARAM_TEXT);
@@ -144,14 +169,16 @@ int message_parse(message *m, const char *raw, size_t len) {
     size_t bad = utf8_check(raw, len);
     if (bad < len)
         return wk_error(m->errstr, "mensagem não é JSON válido em UTF-8 (byte %zu)", bad);
-    if (has_nul_escape(raw, len))
-        return wk_error(m->errstr, "mensagem não é JSON válido: \\u0000 (NUL) em um texto");
-    /* No NUL inside and raw[len] == '\0': cJSON reads it all and allows only spaces after it. */
+    char *text = malloc(len + 1);
+    if (text == NULL) return wk_error(m->errstr, "memória insuficiente para ler a mensagem");
+    memcpy(text, raw, len + 1);
+    mark_bad_escapes(text, len);
+    /* No NUL inside and text[len] == '\0': cJSON reads it all and allows only spaces after it. */
     const char *end = NULL;
-    cJSON *root = cJSON_ParseWithOpts(raw, &end, 1);
-    if (root == NULL)
-        return wk_error(m->errstr, "mensagem não é JSON válido (byte %zu)",
-                        end != NULL && end >= raw ? (size_t)(end - raw) : 0);
+    cJSON *root = cJSON_ParseWithOpts(text, &end, 1);
+    size_t at = end != NULL && end >= text ? (size_t)(end - text) : 0;
+    free(text);
+    if (root == NULL) return wk_error(m->errstr, "mensagem não é JSON válido (byte %zu)", at);
     int rc = check_duplicates(m, root);
     if (rc == WK_OK && !cJSON_IsObject(root))
         rc = wk_error(m->errstr, "mensagem não é um objeto JSON");

@@ -24,7 +24,8 @@ static void check_accepted(void) {
     if (m.nparams > PROTO_MAX_PARAMS || strlen(m.task_id) != 36) abort();
     for (int i = 0; i < m.nparams; i++) {
         const message_param *p = &m.params[i];
-        if (p->kind == PARAM_TEXT && strlen(p->text) > PROTO_MAX_PARAM_TEXT) abort();
+        size_t n = p->kind == PARAM_TEXT ? strlen(p->text) : 0;
+        if (n > PROTO_MAX_PARAM_TEXT || memchr(p->text, 0xFF, n) != NULL) abort();
         if (p->kind == PARAM_NUMBER && !(fabs(p->number) < (double)PROTO_MAX_SAFE_INTEGER)) abort();
     }
     char *json = message_params_json(&m);
