@@ -1,10 +1,14 @@
-"""Every worker writes the same CSV, byte for byte, and the same task state as the Python worker.
+"""Every worker writes the same CSV, byte for byte, and a task state of the same meaning as the
+Python worker's (docs/protocol.md: the CSV is a contract of bytes, everything else of meaning).
 
 The same task is pushed to one queue per worker kind; each kind's CSV file and task hash are then
-compared with the Python worker's (the reference). Cases come from the data, not from the tests:
-every report of `catalog/` (on the generated database) and every report of `tests/edge_catalog/`
-(on a database of awkward values built here). A new report or a new worker kind is covered
-without writing a test.
+compared with the Python worker's (the reference): the CSV byte for byte; the hash field by field
+(volatile fields apart), `parametros` as JSON, `erro_codigo` equal and `erro` present on both
+sides when either has it (each worker words it its own way). Cases come from the data, not from
+the tests: every report of `catalog/` (on the generated database) and every report of
+`tests/edge_catalog/` (on a database of awkward values built here). A new report or a new worker
+kind is covered without writing a test. Messages are judged by verdict: refused or accepted, and
+with which `erro_codigo`.
 
 The C worker runs three times: the release build, the AddressSanitizer + UndefinedBehaviorSanitizer
 build, and the release build under valgrind (when installed). The sanitizer and valgrind runs must
@@ -31,7 +35,7 @@ import pytest
 import redis
 
 from relatorios.catalog import Report, load_catalog
-from relatorios.protocol import Keys, Message, file_name, new_task_id
+from relatorios.protocol import ErrorCode, F, Keys, Message, file_name, new_task_id
 from tests.conftest import REPO, WORKER_KINDS, WorkerEnv, wait_until
 
 REFERENCE = "python"
@@ -148,10 +152,11 @@ def build_edge_db(path: Path) -> Path:
 
 @dataclass
 class Run:
-    """One kind's outcome for one task."""
+    """One kind's outcome for one message: the task hash, the CSV, the dead letter if refused."""
 
     state: dict[str, str]
     csv: bytes | None
+    dead: dict[str, object] | None = None
 
 
 class Fleet:
@@ -199,27 +204,45 @@ class Fleet:
         """Push the same task to every kind and wait for every final state."""
         task_id = new_task_id()
         message = Message(task_id, report, params, file_name(report, task_id))  # type: ignore[arg-type]
+        return self.run_raw(message.to_json().encode(), task_id, message.file)
+
+    def run_raw(self, raw: bytes, task_id: str, file: str) -> dict[str, Run]:
+        """Push the same raw message to every kind; wait until each finished the task `task_id`
+        or dead-lettered the message without naming a task."""
+        dead_before = {
+            kind: self.client.llen(Keys(env.queue).dead) for kind, env in self.envs.items()
+        }
         for env in self.envs.values():
-            self.client.lpush(env.queue, message.to_json())
+            self.client.lpush(env.queue, raw)
         runs: dict[str, Run] = {}
         for kind, env in self.envs.items():
-            key = Keys(env.queue).task(task_id)
+            keys = Keys(env.queue)
             wait_until(
-                lambda kind=kind, key=key: self.finished(kind, key),  # type: ignore[misc]
+                lambda kind=kind, keys=keys: self.finished(  # type: ignore[misc]
+                    kind, keys, task_id, dead_before[kind]
+                ),
                 120,
-                f"{kind} to finish {report} (log: {self.logs[kind]})",
+                f"{kind} to finish {raw[:100]!r} (log: {self.logs[kind]})",
             )
-            state = {k: v for k, v in self.client.hgetall(key).items() if k not in VOLATILE_FIELDS}
-            path = env.export_dir / message.file
-            runs[kind] = Run(state, path.read_bytes() if path.exists() else None)
+            hash_ = self.client.hgetall(keys.task(task_id))
+            state = {k: v for k, v in hash_.items() if k not in VOLATILE_FIELDS}
+            path = env.export_dir / file
+            new_dead = self.client.llen(keys.dead) - dead_before[kind]
+            assert new_dead in (0, 1), (kind, new_dead)
+            dead = json.loads(self.client.lindex(keys.dead, 0) or "") if new_dead else None
+            runs[kind] = Run(state, path.read_bytes() if path.exists() else None, dead)
         return runs
 
-    def finished(self, kind: str, key: str) -> bool:
+    def finished(self, kind: str, keys: Keys, task_id: str, dead_before: int) -> bool:
         code = self.procs[kind].poll()
         if code is not None:
             log = self.logs[kind].read_text("utf-8", "replace")
             raise AssertionError(f"{kind} died with exit status {code}:\n{log[-4000:]}")
-        return self.client.hget(key, "status") in ("concluido", "falhou")
+        if self.client.hget(keys.task(task_id), F.STATUS) in ("concluido", "falhou"):
+            return True
+        if self.client.llen(keys.dead) == dead_before:
+            return False
+        return json.loads(self.client.lindex(keys.dead, 0) or "")["task_id"] is None
 
     def stop(self) -> dict[str, int]:
         for proc in self.procs.values():
@@ -296,10 +319,24 @@ def catalog_params(report: Report, db: Path) -> dict[str, object]:
     return params
 
 
+def assert_same_state(runs: dict[str, Run], kind: str) -> None:
+    """The task hashes mean the same: field by field (volatile fields apart), `parametros` as
+    JSON, `erro` on both sides or on neither (its words may differ), `erro_codigo` equal."""
+    reference, run = dict(runs[REFERENCE].state), dict(runs[kind].state)
+    params = [
+        json.loads(p) if p is not None else None
+        for p in (reference.pop(F.PARAMS, None), run.pop(F.PARAMS, None))
+    ]
+    assert params[0] == params[1], (kind, params)
+    errors = reference.pop(F.ERROR, ""), run.pop(F.ERROR, "")
+    assert bool(errors[0]) == bool(errors[1]), (kind, errors)
+    assert run == reference, kind
+
+
 def assert_same(runs: dict[str, Run], kind: str) -> None:
     reference, run = runs[REFERENCE], runs[kind]
     assert reference.state.get("status") == "concluido", reference.state
-    assert run.state == reference.state
+    assert_same_state(runs, kind)
     assert run.csv is not None and reference.csv is not None
     if run.csv != reference.csv:
         pairs = enumerate(zip(run.csv, reference.csv, strict=False))
@@ -334,20 +371,140 @@ def test_edge_case_report_is_byte_identical(path: Path, edge_fleet: Fleet) -> No
 
 
 @pytest.mark.parametrize(
-    ("report", "params"),
+    ("report", "params", "code"),
     [
-        ("RESUMO_MENSAL", {}),
-        ("RESUMO_MENSAL", {"ano": 2025, "sobrando": 1}),
-        ("NAO_EXISTE", {}),
-        ("GASTOS_POR_DEPARTAMENTO", {"departamento": None}),
-        ("MAIORES_GASTADORES", {"ano": "2025", "limite": 3.0}),
+        ("RESUMO_MENSAL", {}, ErrorCode.INVALID_PARAMETER),
+        ("RESUMO_MENSAL", {"ano": 2025, "sobrando": 1}, ErrorCode.INVALID_PARAMETER),
+        ("NAO_EXISTE", {}, ErrorCode.UNKNOWN_TYPE),
+        ("MAIORES_GASTADORES", {"ano": 2025, "limite": 2.5}, ErrorCode.QUERY_FAILED),
+        ("GASTOS_POR_DEPARTAMENTO", {"departamento": None}, None),
+        ("MAIORES_GASTADORES", {"ano": "2025", "limite": 3.0}, None),
+        ("MAIORES_GASTADORES", {"ano": 2025.0, "limite": 2**53 - 1}, None),
     ],
-    ids=["parametro-ausente", "parametro-desconhecido", "tipo-desconhecido", "null", "tipos"],
+    ids=[
+        "parametro-ausente",
+        "parametro-desconhecido",
+        "tipo-desconhecido",
+        "limite-real",
+        "null",
+        "tipos",
+        "inteiros-extremos",
+    ],
 )
 def test_failures_and_bindings_leave_the_same_state(
-    report: str, params: dict[str, object], catalog_fleet: Fleet
+    report: str, params: dict[str, object], code: ErrorCode | None, catalog_fleet: Fleet
 ) -> None:
     runs = catalog_fleet.run(report, params)
+    reference = runs[REFERENCE].state
+    assert reference.get(F.ERROR_CODE) == code, reference  # the case still tests what it says
+    assert reference["status"] == ("falhou" if code else "concluido"), reference
     for kind in CHECKED_KINDS:
-        assert runs[kind].state == runs[REFERENCE].state
+        assert_same_state(runs, kind)
         assert runs[kind].csv == runs[REFERENCE].csv
+
+
+# ---- message verdicts --------------------------------------------------------------------------
+
+
+def verdict_case(task_id: str, case: str) -> tuple[bytes, str]:
+    """The message of one case of MESSAGE_CASES for the task `task_id`, and its file name."""
+    body: dict[str, object] = {
+        "versao": 1,
+        "task_id": task_id,
+        "tipo_relatorio": "MAIORES_GASTADORES",
+        "parametros": {"ano": 2025, "limite": 3},
+        "arquivo": file_name("MAIORES_GASTADORES", task_id),
+    }
+    params = dict(body["parametros"])  # type: ignore[call-overload]
+    text = json.dumps(body)
+    changes: dict[str, dict[str, object] | str] = {
+        "aceita-versao-1.0": {"versao": 1.0},
+        "aceita-membro-desconhecido": {"prioridade": "alta"},
+        "aceita-nul-fora-dos-parametros": {"criado_em": "2026\x00"},
+        "aceita-inteiro-como-real": {"parametros": {**params, "limite": 3.0}},
+        "versao-2": {"versao": 2},
+        "versao-texto": {"versao": "1"},
+        "tipo-minusculo": {"tipo_relatorio": "maiores_gastadores"},
+        "tipo-com-quebra-de-linha": {"tipo_relatorio": "MAIORES_GASTADORES\n"},
+        "tipo-caminho": {"tipo_relatorio": "../MAIORES_GASTADORES"},
+        "task-id-maiusculo": {"task_id": task_id.upper()},
+        "arquivo-caminho": {"arquivo": "../../etc/passwd"},
+        "arquivo-absoluto": {"arquivo": f"/tmp/{body['arquivo']}"},
+        "arquivo-part": {"arquivo": f"{body['arquivo']}.part"},
+        "parametro-maiusculo": {"parametros": {**params, "Ano": 1}},
+        "parametro-2^53": {"parametros": {**params, "limite": 2**53}},
+        "parametro-menos-2^53": {"parametros": {**params, "limite": -(2**53) - 1}},
+        "parametro-1e300": {"parametros": {**params, "limite": 1e300}},
+        "parametro-nul": {"parametros": {**params, "ano": "20\x0025"}},
+        "parametro-surrogate": {"parametros": {**params, "ano": "\ud800"}},
+        "parametro-booleano": {"parametros": {**params, "limite": True}},
+        "parametro-lista": {"parametros": {**params, "limite": [3]}},
+        "parametro-texto-longo": {"parametros": {**params, "ano": "x" * 1025}},
+        "parametros-demais": {"parametros": {f"p{i}": i for i in range(33)}},
+        "grande-demais": {"x": "y" * 70_000},
+        "chave-repetida": text[:-1] + ', "versao": 1}',
+        "chave-repetida-nos-parametros": text.replace('"limite": 3', '"limite": 3, "limite": 4'),
+        "nan": text.replace('"limite": 3', '"limite": NaN'),
+        "infinito": text.replace('"limite": 3', '"limite": -Infinity'),
+    }
+    change = changes[case]
+    if isinstance(change, str):
+        assert change != text, case
+        return change.encode(), str(body["arquivo"])
+    return json.dumps({**body, **change}).encode(), str(body["arquivo"])
+
+
+MESSAGE_CASES = [
+    "aceita-versao-1.0",
+    "aceita-membro-desconhecido",
+    "aceita-nul-fora-dos-parametros",
+    "aceita-inteiro-como-real",
+    "versao-2",
+    "versao-texto",
+    "tipo-minusculo",
+    "tipo-com-quebra-de-linha",
+    "tipo-caminho",
+    "task-id-maiusculo",
+    "arquivo-caminho",
+    "arquivo-absoluto",
+    "arquivo-part",
+    "parametro-maiusculo",
+    "parametro-2^53",
+    "parametro-menos-2^53",
+    "parametro-1e300",
+    "parametro-nul",
+    "parametro-surrogate",
+    "parametro-booleano",
+    "parametro-lista",
+    "parametro-texto-longo",
+    "parametros-demais",
+    "grande-demais",
+    "chave-repetida",
+    "chave-repetida-nos-parametros",
+    "nan",
+    "infinito",
+]
+
+
+@pytest.mark.parametrize("case", MESSAGE_CASES)
+def test_message_verdicts_agree(case: str, catalog_fleet: Fleet) -> None:
+    """Standard JSON that the protocol refuses (patterns, paths, limits, duplicated keys, NaN,
+    NUL) or accepts: every worker gives the reference's verdict, and when the reference names the
+    task, the worker names it too and fails it with the same code."""
+    task_id = new_task_id()
+    raw, file = verdict_case(task_id, case)
+    runs = catalog_fleet.run_raw(raw, task_id, file)
+    reference = runs[REFERENCE]
+    assert (reference.dead is None) == case.startswith("aceita-"), reference
+    if reference.dead is None:
+        assert reference.state["status"] == "concluido", reference.state
+    elif reference.state:
+        assert reference.state[F.ERROR_CODE] == ErrorCode.INVALID_MESSAGE, reference.state
+    for kind in CHECKED_KINDS:
+        run = runs[kind]
+        assert (run.dead is None) == (reference.dead is None), (kind, run.dead)
+        if run.dead is not None and reference.dead is not None:
+            assert run.dead["task_id"] == reference.dead["task_id"], (kind, run.dead)
+            assert run.dead["tamanho"] == reference.dead["tamanho"], (kind, run.dead)
+        assert_same_state(runs, kind)
+        assert run.csv == reference.csv, kind
