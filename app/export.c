@@ -210,9 +210,10 @@ int export_prepare(export_job *job, const config *cfg, const message *m) {
     if (!is_regular_file(cfg->db_path)) {
         free(sql);
         /* Transient: the database may be being generated or replaced right now. */
-        (void)wk_error(job->detail, "%s: %s", cfg->db_path, strerror(ENOENT));
+        (void)wk_error(job->detail, "%s", strerror(ENOENT));
         (void)failed(job, ERR_DATABASE_UNAVAILABLE, 1);
-        return wk_error(job->errstr, "%s: arquivo não encontrado", ERR_DATABASE_UNAVAILABLE_TEXT);
+        return wk_error(job->errstr, "%s: %s não encontrado", ERR_DATABASE_UNAVAILABLE_TEXT,
+                        cfg->db_path);
     }
     int rc = sqlite3_open_v2(cfg->db_path, &job->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX,
                              NULL);

@@ -473,11 +473,11 @@ def test_database_faults_fail_the_task_not_the_worker(
     worker = start_c("c-asan", env)
     task = push(redis_client, env.queue, "TABELA", {})
     exhausted = final_state(redis_client, env.queue, task.task_id)
-    assert_failed(
-        worker, exhausted, task.task_id, ErrorCode.ATTEMPTS_EXHAUSTED, detail=str(missing)
-    )
+    detail = "No such file or directory"
+    assert_failed(worker, exhausted, task.task_id, ErrorCode.ATTEMPTS_EXHAUSTED, detail=detail)
     assert exhausted["tentativas"] == "3"
     assert ERROR_TEXTS[ErrorCode.DATABASE_UNAVAILABLE] in exhausted["erro"]
+    assert str(missing) in exhausted["erro"]  # the setting at fault, for the operator
     worker.assert_clean_exit()
 
     env.db_path = not_db
