@@ -17,7 +17,7 @@
 #include <emmintrin.h>
 #endif
 
-/* 1 for the bytes that make Python's csv quote a field: delimiter, quotechar, CR, LF. */
+/* 1 for the bytes that force quoting a field (docs/protocol.md): delimiter, quote, CR, LF. */
 static const unsigned char quote_needed[256] = {['\n'] = 1, ['\r'] = 1, ['"'] = 1, [','] = 1};
 
 static int fail(csv_writer *w, int err) {

@@ -43,7 +43,7 @@ int csv_put_null(csv_writer *w);           /* an empty field */
  * ("0.1", "1", "1e+16", "0.30000000000000004", "-0", "inf"). */
 size_t csv_format_real(double v, char *out);
 
-/* Ends the row with CRLF; a row of one empty field is written as "" (Python's rule). */
+/* Ends the row with CRLF; a row of one empty field is written as "", not as an empty line. */
 int csv_end_row(csv_writer *w);
 
 /* Bytes of CSV produced so far: what the file will hold once flushed. */

@@ -16,7 +16,8 @@ void worker_init(worker *w, const config *cfg, volatile sig_atomic_t *stopping,
     memset(w, 0, sizeof *w);
     w->cfg = *cfg;
     store_init(&w->st, &w->cfg);
-    if (gethostname(w->host, sizeof w->host) != 0) snprintf(w->host, sizeof w->host, "desconhecido");
+    if (gethostname(w->host, sizeof w->host) != 0)
+        snprintf(w->host, sizeof w->host, "desconhecido");
     w->host[sizeof w->host - 1] = '\0';
     snprintf(w->id, sizeof w->id, "%s-%s-%ld", WORKER_KIND, w->host, (long)getpid());
     snprintf(w->processing, sizeof w->processing, KEY_PROCESSING_FMT, w->cfg.queue, w->id);
