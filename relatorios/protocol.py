@@ -335,7 +335,9 @@ def parse_message(raw: bytes | str) -> Message:
     if len(data) > MAX_MESSAGE_BYTES:
         raise InvalidMessage(f"mensagem maior que {MAX_MESSAGE_BYTES} bytes")
     try:
-        obj = json.loads(data, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+        # Strict UTF-8 first: json.loads(bytes) would let encoded surrogates (ED A0 80) through.
+        text = data.decode("utf-8")
+        obj = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
     except _Refused as exc:
         raise InvalidMessage(f"mensagem não é JSON válido: {exc}") from None
     except (ValueError, UnicodeDecodeError, RecursionError):

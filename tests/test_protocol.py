@@ -55,6 +55,12 @@ def test_a_message_round_trips_through_json() -> None:
     [
         (b"not json", "não é JSON"),
         (b"\xff\xfe", "não é JSON"),
+        (
+            json.dumps(message(prioridade="\ud800"), ensure_ascii=False).encode(
+                "utf-8", "surrogatepass"
+            ),
+            "não é JSON",
+        ),
         (b"[1, 2]", "não é um objeto"),
         (json.dumps(message(task_id="abc")).encode(), "task_id"),
         (json.dumps(message(task_id=TASK.upper())).encode(), "task_id"),

@@ -322,6 +322,7 @@ def test_chaos_kills_and_a_redis_restart_lose_nothing(
 ) -> None:
     catalog = slow_catalog(tmp_path / "catalog")
     (catalog / "MEDIO.sql").write_text(
+        '-- @param linhas integer required "Linhas"\n'
         "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < :linhas)\n"
         "SELECT i AS numero, 'linha, \"' || i || '\"' AS texto FROM n;\n"
     )
