@@ -48,6 +48,8 @@ static int matches(int rule, const char *s) {
     return regexec(&rules[rule].re, s, 0, NULL, 0) == 0;
 }
 
+int message_is_param_name(const char *s) { return compiled && matches(RE_PARAM_NAME, s); }
+
 /* A string field of `obj` that matches `rule`, or NULL. */
 static const char *field(const cJSON *obj, const char *name, int rule) {
     const cJSON *item = cJSON_GetObjectItemCaseSensitive(obj, name);

@@ -42,6 +42,9 @@ void message_shutdown(void);
  * the function the fuzzer drives). */
 int message_parse(message *m, const char *raw, size_t len);
 
+/* 1 if `s` matches PROTO_PARAM_NAME_PATTERN (after message_init()). */
+int message_is_param_name(const char *s);
+
 /* How a number binds to SQL: an integral value binds as INTEGER (even when written 5.0), so this
  * sets *as_int and returns 1; any other value binds as REAL (returns 0). */
 int message_param_is_integral(const message_param *p, long long *as_int);

@@ -228,10 +228,10 @@ static int mark_running(worker *w, const message *m, const char *key) {
 static int run_once(worker *w, const message *m, run_ctx *ctx, export_job *job, uint64_t *rows,
                     uint64_t *bytes) {
     ctx->why = CHECK_CONTINUE;
-    int rc = export_prepare(job, &w->cfg, m);
+    int rc = export_prepare(job, &w->cfg, m, on_tick, ctx);
     if (rc == WK_OK) {
         log_info(m->task_id, "Executando consulta SQL pesada... (task_id=%s)", m->task_id);
-        rc = export_stream(job, &w->cfg, m->arquivo, on_progress, on_tick, ctx, rows, bytes);
+        rc = export_stream(job, &w->cfg, m->arquivo, on_progress, ctx, rows, bytes);
     }
     export_close(job);
     return rc;
@@ -244,11 +244,11 @@ static worker_check_result retry_later(worker *w, const message *m, const char *
     double delay = fmin(ldexp(w->cfg.retry_base_s, (int)attempt - 1), PROTO_RETRY_MAX_DELAY_S);
     char next_at[CLOCK_ISO_LEN];
     clock_iso_in(delay, next_at);
-    (void)store_run(&w->st, "HSET %s %s %s %s %s %s %s", key, F_ERROR, job->errstr, F_ERROR_CODE,
-                    job->code, F_NEXT_ATTEMPT, next_at);
+    (void)store_run(&w->st, "HSET %s %s %s %s %s %s %s", key, F_ERROR, job->err.errstr, F_ERROR_CODE,
+                    job->err.code, F_NEXT_ATTEMPT, next_at);
     log_warning(m->task_id,
                 "Falha temporária (task_id=%s, tentativa=%ld): %s [%s]; nova tentativa em %.1fs",
-                m->task_id, attempt, job->errstr, job->detail, delay);
+                m->task_id, attempt, job->err.errstr, job->err.detail, delay);
     double end = clock_monotonic() + delay;
     while (clock_monotonic() < end) {
         if (*w->stopping) return CHECK_SHUTDOWN;
@@ -320,13 +320,13 @@ static void attempts(worker *w, const message *m, const char *raw, size_t len) {
             return;
         }
         worker_check_result why = ctx.why;
-        if (!(job.interrupted && why != CHECK_CONTINUE)) {
-            if (!job.transient) {
-                fail(w, m->task_id, raw, len, job.code, job.errstr, job.detail);
+        if (!(job.err.interrupted && why != CHECK_CONTINUE)) {
+            if (!job.err.transient) {
+                fail(w, m->task_id, raw, len, job.err.code, job.err.errstr, job.err.detail);
                 return;
             }
             if (attempt >= w->cfg.max_attempts) {
-                give_up(w, m->task_id, raw, len, job.errstr, job.detail);
+                give_up(w, m->task_id, raw, len, job.err.errstr, job.err.detail);
                 return;
             }
             why = retry_later(w, m, ctx.key, attempt, &job);

@@ -42,13 +42,8 @@ from relatorios.protocol import (
     retry_delay,
 )
 from relatorios.settings import Settings, get_settings
-from relatorios.worker.export import (
-    Interrupted,
-    ReportError,
-    bind_params,
-    open_readonly,
-    write_csv,
-)
+from relatorios.worker.export import export, resolve_params
+from relatorios.worker.report import Interrupted, ReportError
 from relatorios.worker.state import TaskStates, recover
 
 log = logging.getLogger("relatorios.worker")
@@ -251,22 +246,18 @@ class Worker:
             report = load_report(sql_path)
         except (CatalogError, OSError, UnicodeDecodeError) as exc:
             raise ReportError(ErrorCode.QUERY_FAILED, detail=str(exc)) from None
-        params = bind_params(report, message.params)
-        conn = open_readonly(self.settings.db_path)
-        try:
-            log.info("Executando consulta SQL pesada... (task_id=%s)", message.task_id)
-            key = self.keys.task(message.task_id)
+        params = resolve_params(report, message.params)
+        log.info("Executando consulta SQL pesada... (task_id=%s)", message.task_id)
+        key = self.keys.task(message.task_id)
 
-            def progress(rows: int, size: int) -> None:
-                # Progress is advisory; the final state is retried until recorded.
-                with contextlib.suppress(redis.RedisError):
-                    self.redis.hset(key, mapping={F.ROWS: rows, F.BYTES: size})
+        def progress(rows: int, size: int) -> None:
+            # Progress is advisory; the final state is retried until recorded.
+            with contextlib.suppress(redis.RedisError):
+                self.redis.hset(key, mapping={F.ROWS: rows, F.BYTES: size})
 
-            target = self.settings.export_dir / message.file
-            every = self.settings.progress_every
-            return write_csv(conn, report.sql, params, target, progress, every, self.check)
-        finally:
-            conn.close()
+        target = self.settings.export_dir / message.file
+        every = self.settings.progress_every
+        return export(report, params, self.settings.db_path, target, progress, every, self.check)
 
     def check(self) -> str | None:
         """Called while a task runs: why it must stop now (cancelled, shutdown), or None."""

@@ -1,0 +1,205 @@
+/* catalog.c -- see catalog.h. The header lines are read as relatorios/catalog.py reads them:
+ * a line (trimmed) `--`, spaces, `@key`, spaces, value; @param values are split into words as
+ * shlex.split() does (POSIX: quotes and backslashes). */
+#define _POSIX_C_SOURCE 200809L
+#include "catalog.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "message.h"
+
+#define MAX_WORDS 16
+#define MAX_WORD 512
+
+/* Reads the whole file into a new NUL-terminated string (*out). */
+static int read_file(const char *path, char **out, char errstr[WK_ERRSTR_LEN]) {
+    FILE *f = fopen(path, "rb");
+    char *text = f != NULL ? malloc(CATALOG_MAX_SQL + 1) : NULL;
+    size_t n = text != NULL ? fread(text, 1, CATALOG_MAX_SQL + 1, f) : 0;
+    int err = f == NULL ? errno : text == NULL ? ENOMEM : ferror(f) ? EIO : 0;
+    if (f != NULL && fclose(f) != 0 && err == 0) err = errno;
+    if (err == 0 && n > CATALOG_MAX_SQL) err = EFBIG;
+    if (err != 0) {
+        free(text);
+        return wk_error(errstr, "%s: %s", path, strerror(err));
+    }
+    text[n] = '\0';
+    *out = text;
+    return WK_OK;
+}
+
+/* Appends byte c to word `w` (MAX_WORD bytes, *len used). */
+static int put(char *w, size_t *len, char c) {
+    if (*len + 1 >= MAX_WORD) return WK_ERR;
+    w[(*len)++] = c;
+    w[*len] = '\0';
+    return WK_OK;
+}
+
+/* Splits s[0..n) into words as shlex.split() does. Returns the number of words or WK_ERR. */
+static int split_words(const char *s, size_t n, char words[MAX_WORDS][MAX_WORD]) {
+    int count = 0;
+    size_t i = 0;
+    while (i < n) {
+        while (i < n && isspace((unsigned char)s[i])) i++;
+        if (i == n) break;
+        if (count == MAX_WORDS) return WK_ERR;
+        char *w = words[count++];
+        size_t len = 0;
+        w[0] = '\0';
+        while (i < n && !isspace((unsigned char)s[i])) {
+            char c = s[i++];
+            if (c == '\'' || c == '"') { /* a quoted part of the word */
+                for (;; i++) {
+                    if (i == n) return WK_ERR; /* no closing quotation */
+                    if (s[i] == c) break;
+                    if (c == '"' && s[i] == '\\' && i + 1 < n && (s[i + 1] == '"' || s[i + 1] == '\\'))
+                        i++;
+                    if (put(w, &len, s[i]) != WK_OK) return WK_ERR;
+                }
+                i++;
+            } else if (c == '\\' && i < n) {
+                if (put(w, &len, s[i++]) != WK_OK) return WK_ERR;
+            } else if (put(w, &len, c) != WK_OK) {
+                return WK_ERR;
+            }
+        }
+    }
+    return count;
+}
+
+static int parse_number(const char *s, long long *out) {
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0') return WK_ERR;
+    *out = v;
+    return WK_OK;
+}
+
+static int parse_kind(const char *s, catalog_kind *kind) {
+    static const char *const names[] = {"text", "integer", "date", "department"};
+    for (int k = 0; k < 4; k++)
+        if (strcmp(s, names[k]) == 0) {
+            *kind = (catalog_kind)k;
+            return WK_OK;
+        }
+    return WK_ERR;
+}
+
+/* One option word of an @param line: required, optional, default=, min=, max=, or the label. */
+static int parse_option(catalog_param *p, const char *word, int *optional) {
+    const char *eq = strchr(word, '=');
+    if (strcmp(word, "required") == 0) return WK_OK;
+    if (strcmp(word, "optional") == 0) {
+        *optional = 1;
+        return WK_OK;
+    }
+    if (eq == NULL) return WK_OK; /* the label: only the API shows it */
+    size_t klen = (size_t)(eq - word);
+    if (klen == 7 && strncmp(word, "default", 7) == 0) {
+        p->has_default = 1;
+        long long unused;
+        if (p->kind == KIND_INTEGER && parse_number(eq + 1, &unused) != WK_OK) return WK_ERR;
+        return (size_t)snprintf(p->default_text, sizeof p->default_text, "%s", eq + 1) <
+                       sizeof p->default_text
+                   ? WK_OK
+                   : WK_ERR;
+    }
+    if (klen == 3 && strncmp(word, "min", 3) == 0) {
+        p->has_min = 1;
+        return parse_number(eq + 1, &p->min);
+    }
+    if (klen == 3 && strncmp(word, "max", 3) == 0) {
+        p->has_max = 1;
+        return parse_number(eq + 1, &p->max);
+    }
+    return WK_OK; /* another option: ignored, as the API ignores it */
+}
+
+/* `name kind [options] "label"` into r->params. */
+static int parse_param(catalog_report *r, const char *spec, size_t n) {
+    static char words[MAX_WORDS][MAX_WORD]; /* large: not on the stack (single-threaded) */
+    int count = split_words(spec, n, words);
+    if (count < 2 || r->nparams == PROTO_MAX_PARAMS || !message_is_param_name(words[0]))
+        return WK_ERR;
+    catalog_param *p = &r->params[r->nparams];
+    memset(p, 0, sizeof *p);
+    snprintf(p->name, sizeof p->name, "%.*s", PROTO_MAX_NAME, words[0]); /* matched: fits */
+    if (parse_kind(words[1], &p->kind) != WK_OK) return WK_ERR;
+    int optional = 0;
+    for (int i = 2; i < count; i++)
+        if (parse_option(p, words[i], &optional) != WK_OK) return WK_ERR;
+    p->required = !p->has_default && !optional;
+    r->nparams++;
+    return WK_OK;
+}
+
+/* If `line` (n bytes, trimmed) is `--` spaces `@key` spaces value, sets key/value. */
+static int header_line(const char *line, size_t n, const char **key, size_t *klen,
+                       const char **value, size_t *vlen) {
+    if (n < 2 || line[0] != '-' || line[1] != '-') return 0;
+    size_t i = 2;
+    while (i < n && isspace((unsigned char)line[i])) i++;
+    if (i == n || line[i++] != '@') return 0;
+    *key = line + i;
+    while (i < n && (isalnum((unsigned char)line[i]) || line[i] == '_')) i++;
+    *klen = (size_t)(line + i - *key);
+    size_t gap = i;
+    while (i < n && isspace((unsigned char)line[i])) i++;
+    if (*klen == 0 || i == gap) return 0; /* `\s+` after the key, as the Python reader */
+    *value = line + i;
+    *vlen = n - i;
+    return 1;
+}
+
+/* Parses every header line of r->sql. */
+static int parse_headers(catalog_report *r, const char *type, char errstr[WK_ERRSTR_LEN]) {
+    for (const char *line = r->sql; *line;) {
+        const char *end = strchr(line, '\n');
+        const char *next = end ? end + 1 : line + strlen(line);
+        if (end == NULL) end = next;
+        while (line < end && isspace((unsigned char)*line)) line++;
+        while (end > line && isspace((unsigned char)end[-1])) end--;
+        const char *key, *value;
+        size_t klen, vlen;
+        if (header_line(line, (size_t)(end - line), &key, &klen, &value, &vlen) &&
+            klen == 5 && strncmp(key, "param", 5) == 0 && parse_param(r, value, vlen) != WK_OK)
+            return wk_error(errstr, "%s.sql: linha @param inválida: %.*s", type, (int)vlen, value);
+        line = next;
+    }
+    return WK_OK;
+}
+
+int catalog_load(catalog_report *r, const char *dir, const char *type,
+                 char errstr[WK_ERRSTR_LEN]) {
+    memset(r, 0, sizeof *r);
+    char path[4096];
+    struct stat st;
+    if (snprintf(path, sizeof path, "%s/%s.sql", dir, type) >= (int)sizeof path ||
+        stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+        return CATALOG_NOT_FOUND;
+    if (read_file(path, &r->sql, errstr) != WK_OK) return WK_ERR;
+    if (parse_headers(r, type, errstr) != WK_OK) {
+        catalog_free(r);
+        return WK_ERR;
+    }
+    return WK_OK;
+}
+
+const catalog_param *catalog_param_named(const catalog_report *r, const char *name) {
+    for (int i = 0; i < r->nparams; i++)
+        if (strcmp(r->params[i].name, name) == 0) return &r->params[i];
+    return NULL;
+}
+
+void catalog_free(catalog_report *r) {
+    free(r->sql);
+    r->sql = NULL;
+    r->nparams = 0;
+}

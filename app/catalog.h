@@ -1,0 +1,52 @@
+/* catalog.h -- one report of the catalog folder (docs/catalog.md): its SQL and what its header
+ * lines declare, read as relatorios/catalog.py reads them.
+ *
+ * A report file opens with `-- @key value` comment lines; the database ignores them, the API
+ * and both workers read them:
+ *
+ *     -- @param limite integer default=100 min=1 max=5000 "Quantos funcionários listar"
+ *
+ * catalog_load() reads CATALOG_DIR/<type>.sql whole (at most CATALOG_MAX_SQL bytes) and parses
+ * its @param lines. The report owns its SQL text: free it with catalog_free(). */
+#ifndef RELATORIOS_CATALOG_H
+#define RELATORIOS_CATALOG_H
+
+#include "protocol.h"
+#include "wk.h"
+
+#define CATALOG_MAX_SQL (1 << 20)
+#define CATALOG_MAX_DEFAULT 256
+
+typedef enum { KIND_TEXT, KIND_INTEGER, KIND_DATE, KIND_DEPARTMENT } catalog_kind;
+
+typedef struct {
+    char name[PROTO_MAX_NAME + 1];
+    catalog_kind kind;
+    int required;    /* no default and not `optional`: the message must carry it */
+    int has_default; /* `default=` given (else an optional parameter defaults to NULL) */
+    char default_text[CATALOG_MAX_DEFAULT];
+    int has_min, has_max;
+    long long min, max;
+} catalog_param;
+
+typedef struct {
+    char *sql; /* the whole file, NUL-terminated */
+    int nparams;
+    catalog_param params[PROTO_MAX_PARAMS];
+} catalog_report;
+
+#define CATALOG_NOT_FOUND 1 /* catalog_load(): no such report file */
+
+/* Reads <dir>/<type>.sql; `type` must already match PROTO_REPORT_TYPE_PATTERN, so the path never
+ * leaves `dir`. Returns WK_OK, CATALOG_NOT_FOUND, or WK_ERR with the reason in errstr (an
+ * unreadable file or a malformed header line: a deployment bug). On anything but WK_OK, `r`
+ * holds nothing to free. */
+int catalog_load(catalog_report *r, const char *dir, const char *type,
+                 char errstr[WK_ERRSTR_LEN]);
+
+/* The declared parameter named `name`, or NULL. */
+const catalog_param *catalog_param_named(const catalog_report *r, const char *name);
+
+void catalog_free(catalog_report *r);
+
+#endif
