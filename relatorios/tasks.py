@@ -6,11 +6,11 @@ import asyncio
 import hashlib
 import json
 import time
-from collections.abc import Awaitable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, WatchError
@@ -33,12 +33,6 @@ SWEEP_BATCH = 1000
 # The backpressure check reuses the queue depth it last saw for this long (one round trip less
 # per request); LPUSH's reply refreshes it, so one API process sees its own pushes at once.
 DEPTH_FRESH_S = 0.5
-T = TypeVar("T")
-
-
-async def _r(value: Awaitable[T] | T) -> T:
-    """redis-py types asyncio commands as `Awaitable[T] | T`; with redis.asyncio they await."""
-    return await value  # type: ignore[misc, no-any-return]
 
 
 class QueueUnavailable(Exception):
@@ -149,7 +143,7 @@ class TaskStore:
     async def _recent_depth(self) -> int:
         depth, seen = self._depth
         if time.monotonic() - seen > DEPTH_FRESH_S:
-            depth = int(await _r(self.redis.llen(self.keys.queue)))
+            depth = int(await self.redis.llen(self.keys.queue))
             self._depth = (depth, time.monotonic())
         return depth
 
@@ -195,7 +189,7 @@ class TaskStore:
 
     async def get(self, task_id: str) -> Task | None:
         with redis_errors():
-            raw = await _r(self.redis.hgetall(self.keys.task(task_id)))
+            raw = await self.redis.hgetall(self.keys.task(task_id))
         fields = {str(k): str(v) for k, v in raw.items()}
         return Task(task_id, fields) if fields else None
 
@@ -207,7 +201,7 @@ class TaskStore:
                 while True:
                     try:
                         await pipe.watch(key)
-                        status = await _r(pipe.hget(key, F.STATUS))
+                        status = await pipe.hget(key, F.STATUS)
                         if status is None:
                             return None
                         if status in FINAL_STATES:
@@ -247,13 +241,13 @@ class TaskStore:
 
     async def dead_letters(self, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
         with redis_errors():
-            total = int(await _r(self.redis.llen(self.keys.dead)))
-            raw = await _r(self.redis.lrange(self.keys.dead, offset, offset + limit - 1))
+            total = int(await self.redis.llen(self.keys.dead))
+            raw = await self.redis.lrange(self.keys.dead, offset, offset + limit - 1)
         return [_json_object(str(entry)) for entry in raw], total
 
     async def queue_depth(self) -> int:
         with redis_errors():
-            return int(await _r(self.redis.llen(self.keys.queue)))
+            return int(await self.redis.llen(self.keys.queue))
 
     async def sweep(self, export_dir: Path) -> int:
         """Retention: expire finished tasks older than the retention, with their files."""
@@ -280,7 +274,7 @@ class TaskStore:
             (export_dir / name).unlink(missing_ok=True)
         key = self.keys.task(task.task_id)
         if task.status != Status.EXPIRED:
-            await _r(self.redis.hset(key, mapping={F.STATUS: Status.EXPIRED, F.EXPIRED: now_iso()}))
+            await self.redis.hset(key, mapping={F.STATUS: Status.EXPIRED, F.EXPIRED: now_iso()})
         await self.redis.expire(key, 86_400)
 
 

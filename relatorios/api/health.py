@@ -12,7 +12,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from redis.exceptions import RedisError
 
-from relatorios.api.monitoring import awaited, database_problem_async, live_workers
+from relatorios.api.monitoring import database_problem_async, live_workers
 from relatorios.tasks import TaskStore
 
 router = APIRouter()
@@ -43,7 +43,7 @@ async def health(request: Request) -> JSONResponse:
     body: dict[str, Any] = {"redis": True, "fila": None, "trabalhadores_vivos": 0}
     try:
         await store.redis.ping()
-        body["fila"] = int(await awaited(store.redis.llen(store.keys.queue)))
+        body["fila"] = int(await store.redis.llen(store.keys.queue))
         workers = await live_workers(store.redis, store.keys)
         body["trabalhadores_vivos"] = len(workers)
         body["trabalhadores"] = [w.as_dict() for w in workers]

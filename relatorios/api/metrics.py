@@ -27,7 +27,6 @@ from relatorios.api.monitoring import (
     RECENT_TASKS,
     TaskSample,
     WorkerBeat,
-    awaited,
     counters,
     live_workers,
     recent_tasks,
@@ -58,7 +57,7 @@ class Snapshot:
 async def take_snapshot(store: TaskStore) -> Snapshot:
     try:
         return Snapshot(
-            queue_depth=int(await awaited(store.redis.llen(store.keys.queue))),
+            queue_depth=int(await store.redis.llen(store.keys.queue)),
             registered=int(await store.redis.zcard(store.keys.tasks)),
             workers=await live_workers(store.redis, store.keys),
             tasks=await recent_tasks(store.redis, store.keys),

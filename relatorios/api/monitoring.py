@@ -9,12 +9,11 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
-from collections.abc import Awaitable
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import redis.asyncio as aioredis
 
@@ -24,14 +23,6 @@ from relatorios.protocol import F, Keys
 RECENT_TASKS = 10_000
 _PIPELINE_CHUNK = 1000
 _TASK_FIELDS = (F.STATUS, F.TYPE, F.STARTED, F.FINISHED, F.ROWS, F.BYTES, F.WORKER)
-T = TypeVar("T")
-
-
-async def awaited(value: Awaitable[T] | T) -> T:
-    """redis-py types some asyncio commands as `Awaitable[T] | T`; with redis.asyncio they await."""
-    if isinstance(value, Awaitable):
-        return await value
-    return value
 
 
 @dataclass(frozen=True)
@@ -137,7 +128,7 @@ def seconds_between(start: str | None, end: str | None) -> float | None:
 
 
 async def counters(client: aioredis.Redis, keys: Keys) -> dict[str, int]:
-    raw = await awaited(client.hgetall(keys.stats))
+    raw = await client.hgetall(keys.stats)
     return {str(k): _int(str(v)) for k, v in raw.items()}
 
 
