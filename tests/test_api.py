@@ -8,12 +8,14 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 import redis
 import redis.asyncio as aioredis
 from fastapi.testclient import TestClient
 
 from relatorios.api.app import create_app
+from relatorios.api.requests import department_names
 from relatorios.protocol import FILE_NAME_RE, Keys, parse_message
 from relatorios.settings import Settings
 from relatorios.tasks import TaskStore
@@ -264,3 +266,12 @@ def test_retention_expires_old_finished_tasks_and_their_files(
     assert not (tmp_path / done["arquivo"]).exists()
     assert api.get(f"/relatorios/{done['task_id']}/download").status_code == 410
     assert api.get(f"/relatorios/{waiting['task_id']}").json()["status"] == "na_fila"
+
+
+def test_the_department_list_leaves_no_connection_open(sample_db: Path) -> None:
+    def open_handles() -> int:
+        return sum(f.path == str(sample_db) for f in psutil.Process().open_files())
+
+    before = open_handles()
+    assert "Engenharia de Software" in department_names(sample_db)
+    assert open_handles() == before

@@ -18,6 +18,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from relatorios.protocol import F, Keys
+from relatorios.sqlite_ro import connect_readonly
 
 # A scrape reads at most this many of the newest task hashes, so its cost does not grow forever.
 RECENT_TASKS = 10_000
@@ -137,9 +138,8 @@ def database_problem(path: Path) -> str | None:
     if not path.is_file():
         return f"banco de dados não encontrado: {path}"
     try:
-        # mode=ro: a health check must never create or change the database.
-        uri = f"{path.resolve().as_uri()}?mode=ro"
-        with closing(sqlite3.connect(uri, uri=True, timeout=2)) as conn:
+        # Read-only: a health check must never create or change the database.
+        with closing(connect_readonly(path, timeout_s=2)) as conn:
             conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
     except sqlite3.Error as exc:
         return f"banco de dados ilegível ({path}): {exc}"
