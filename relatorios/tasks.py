@@ -1,4 +1,5 @@
-"""The producer's side of the protocol (used by the API): enqueue, read, cancel, sweep tasks."""
+"""The API's side of the protocol: enqueue, read, cancel and sweep tasks, and read what the
+workers (C and Python alike) record in Redis: heartbeats, counters, recent task hashes."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,9 @@ from relatorios.protocol import (
 )
 
 SWEEP_BATCH = 1000
+PIPELINE_CHUNK = 1000
+# The fields of a task hash that metrics read (TaskSample).
+SAMPLE_FIELDS = (F.STATUS, F.TYPE, F.STARTED, F.FINISHED, F.ROWS, F.BYTES, F.WORKER)
 # The backpressure check reuses the queue depth it last saw for this long (one round trip less
 # per request); LPUSH's reply refreshes it, so one API process sees its own pushes at once.
 DEPTH_FRESH_S = 0.5
@@ -107,12 +112,88 @@ def _sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
+@dataclass(frozen=True)
+class WorkerBeat:
+    """One live worker, from its heartbeat key (it expires HEARTBEAT_TTL_S after the last beat)."""
+
+    id: str
+    kind: str
+    task: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "tipo": self.kind, "tarefa": self.task}
+
+
+@dataclass(frozen=True)
+class TaskSample:
+    """The fields of one task hash that metrics need."""
+
+    status: str
+    type: str
+    worker_kind: str
+    rows: int
+    size: int
+    duration_s: float | None
+
+
+def worker_kind(worker_id: str | None) -> str:
+    """`c-host-42` -> `c`: the protocol's worker ids start with the worker's kind."""
+    if not worker_id:
+        return "nenhum"
+    return worker_id.split("-", 1)[0]
+
+
+def seconds_between(start: str | None, end: str | None) -> float | None:
+    """Seconds between two protocol timestamps (ISO 8601 UTC with Z), or None if either is bad."""
+    if not start or not end:
+        return None
+    try:
+        begin = datetime.fromisoformat(start.replace("Z", "+00:00"))
+        finish = datetime.fromisoformat(end.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return max((finish - begin).total_seconds(), 0.0)
+
+
+def _int(text: str | None) -> int:
+    try:
+        return int(text or 0)
+    except ValueError:
+        return 0
+
+
+def _beat(worker_id: str, value: bytes | str | None) -> WorkerBeat | None:
+    if value is None:  # expired between SCAN and MGET
+        return None
+    try:
+        data = json.loads(value)
+    except ValueError:
+        data = {}
+    if not isinstance(data, dict):
+        data = {}
+    kind = data.get("tipo") or worker_kind(worker_id)
+    task = data.get("tarefa")
+    return WorkerBeat(worker_id, str(kind), str(task) if task else None)
+
+
+def _sample(values: list[str | None]) -> TaskSample:
+    status, report_type, started, finished, rows, size, worker = values
+    return TaskSample(
+        status=status or "",
+        type=report_type or "",
+        worker_kind=worker_kind(worker),
+        rows=_int(rows),
+        size=_int(size),
+        duration_s=seconds_between(started, finished),
+    )
+
+
 class TaskStore:
     """Tasks of one queue in one Redis. Every method raises QueueUnavailable on a Redis error."""
 
     def __init__(self, client: aioredis.Redis, keys: Keys, retention_s: int) -> None:
-        self.redis = client
-        self.keys = keys
+        self._redis = client
+        self._keys = keys
         self.retention_s = retention_s
         self._depth = (0, -DEPTH_FRESH_S)  # (depth, monotonic time seen)
 
@@ -137,13 +218,13 @@ class TaskStore:
                 return await self._push(task_id, report_type, params), True
             except BaseException:
                 if idempotency_key is not None:  # the key must not point at a task never queued
-                    await self.redis.delete(self.keys.idempotency(_sha256(idempotency_key)))
+                    await self._redis.delete(self._keys.idempotency(_sha256(idempotency_key)))
                 raise
 
     async def _recent_depth(self) -> int:
         depth, seen = self._depth
         if time.monotonic() - seen > DEPTH_FRESH_S:
-            depth = int(await self.redis.llen(self.keys.queue))
+            depth = int(await self._redis.llen(self._keys.queue))
             self._depth = (depth, time.monotonic())
         return depth
 
@@ -151,11 +232,11 @@ class TaskStore:
         self, key: str, task_id: str, report_type: str, params: dict[str, ParamValue]
     ) -> Task | None:
         request = _sha256(json.dumps([report_type, params], sort_keys=True))
-        name = self.keys.idempotency(_sha256(key))
+        name = self._keys.idempotency(_sha256(key))
         value = f"{task_id} {request}"
-        if await self.redis.set(name, value, nx=True, ex=self.retention_s):
+        if await self._redis.set(name, value, nx=True, ex=self.retention_s):
             return None
-        stored = str(await self.redis.get(name) or value)
+        stored = str(await self._redis.get(name) or value)
         existing, _, stored_request = stored.partition(" ")
         if stored_request != request:
             raise IdempotencyConflict("Idempotency-Key já usada com outro pedido")
@@ -178,26 +259,26 @@ class TaskStore:
             F.BYTES: "0",
         }
         # One MULTI/EXEC: the task is recorded and queued together, or not at all.
-        async with self.redis.pipeline(transaction=True) as pipe:
+        async with self._redis.pipeline(transaction=True) as pipe:
             mapping: dict[Any, Any] = dict(fields)  # redis-py's Mapping type is invariant
-            pipe.hset(self.keys.task(task_id), mapping=mapping)
-            pipe.zadd(self.keys.tasks, {task_id: int(time.time() * 1000)})
-            pipe.lpush(self.keys.queue, message.to_json())
+            pipe.hset(self._keys.task(task_id), mapping=mapping)
+            pipe.zadd(self._keys.tasks, {task_id: int(time.time() * 1000)})
+            pipe.lpush(self._keys.queue, message.to_json())
             *_, depth = await pipe.execute()
         self._depth = (int(depth), time.monotonic())
         return Task(task_id, fields)
 
     async def get(self, task_id: str) -> Task | None:
         with redis_errors():
-            raw = await self.redis.hgetall(self.keys.task(task_id))
+            raw = await self._redis.hgetall(self._keys.task(task_id))
         fields = {str(k): str(v) for k, v in raw.items()}
         return Task(task_id, fields) if fields else None
 
     async def cancel(self, task_id: str) -> Task | None:
         """Cancel a queued or running task (None if unknown). Raises NotCancellable if final."""
-        key = self.keys.task(task_id)
+        key = self._keys.task(task_id)
         with redis_errors():
-            async with self.redis.pipeline(transaction=True) as pipe:
+            async with self._redis.pipeline(transaction=True) as pipe:
                 while True:
                     try:
                         await pipe.watch(key)
@@ -213,7 +294,7 @@ class TaskStore:
                             mapping={F.STATUS: Status.CANCELLED, F.CANCELLED: now, F.FINISHED: now},
                         )
                         pipe.expire(key, self.retention_s + 86_400)
-                        pipe.hincrby(self.keys.stats, Stat.CANCELLED, 1)
+                        pipe.hincrby(self._keys.stats, Stat.CANCELLED, 1)
                         await pipe.execute()
                         return await self.get(task_id)
                     except WatchError:
@@ -224,13 +305,13 @@ class TaskStore:
     ) -> tuple[list[Task], int]:
         """Newest first, filtered; returns one page and the number of tasks matching."""
         with redis_errors():
-            ids = [str(i) for i in await self.redis.zrevrange(self.keys.tasks, 0, -1)]
+            ids = [str(i) for i in await self._redis.zrevrange(self._keys.tasks, 0, -1)]
             matching: list[Task] = []
             for start in range(0, len(ids), 500):
                 chunk = ids[start : start + 500]
-                async with self.redis.pipeline(transaction=False) as pipe:
+                async with self._redis.pipeline(transaction=False) as pipe:
                     for task_id in chunk:
-                        pipe.hgetall(self.keys.task(task_id))
+                        pipe.hgetall(self._keys.task(task_id))
                     rows = await pipe.execute()
                 matching.extend(
                     Task(task_id, fields)
@@ -241,21 +322,66 @@ class TaskStore:
 
     async def dead_letters(self, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
         with redis_errors():
-            total = int(await self.redis.llen(self.keys.dead))
-            raw = await self.redis.lrange(self.keys.dead, offset, offset + limit - 1)
+            total = int(await self._redis.llen(self._keys.dead))
+            raw = await self._redis.lrange(self._keys.dead, offset, offset + limit - 1)
         return [_json_object(str(entry)) for entry in raw], total
+
+    # ---- what /health and /metrics read ----
+
+    async def ping(self) -> None:
+        with redis_errors():
+            await self._redis.ping()
 
     async def queue_depth(self) -> int:
         with redis_errors():
-            return int(await self.redis.llen(self.keys.queue))
+            return int(await self._redis.llen(self._keys.queue))
+
+    async def task_count(self) -> int:
+        """Tasks in the index `Q:tarefas` (every task not swept by the retention yet)."""
+        with redis_errors():
+            return int(await self._redis.zcard(self._keys.tasks))
+
+    async def live_workers(self) -> list[WorkerBeat]:
+        """Workers whose heartbeat key has not expired, sorted by id."""
+        prefix = self._keys.worker_prefix
+        with redis_errors():
+            names = [str(k) async for k in self._redis.scan_iter(match=f"{prefix}*", count=100)]
+            if not names:
+                return []
+            values = await self._redis.mget(names)
+        beats = (
+            _beat(name.removeprefix(prefix), value)
+            for name, value in zip(names, values, strict=True)
+        )
+        return sorted((b for b in beats if b is not None), key=lambda b: b.id)
+
+    async def recent_tasks(self, limit: int) -> list[TaskSample]:
+        """The newest `limit` tasks, reading only the fields metrics use."""
+        samples: list[TaskSample] = []
+        with redis_errors():
+            ids = [str(i) for i in await self._redis.zrevrange(self._keys.tasks, 0, limit - 1)]
+            for start in range(0, len(ids), PIPELINE_CHUNK):
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    for task_id in ids[start : start + PIPELINE_CHUNK]:
+                        pipe.hmget(self._keys.task(task_id), list(SAMPLE_FIELDS))
+                    rows = await pipe.execute()
+                samples.extend(_sample(values) for values in rows if values and values[0])
+        return samples
+
+    async def counters(self) -> dict[str, int]:
+        """The workers' statistics hash (`Stat`), all time."""
+        with redis_errors():
+            raw = await self._redis.hgetall(self._keys.stats)
+        return {str(k): _int(str(v)) for k, v in raw.items()}
 
     async def sweep(self, export_dir: Path) -> int:
         """Retention: expire finished tasks older than the retention, with their files."""
         cutoff_ms = int((time.time() - self.retention_s) * 1000)
         with redis_errors():
-            if not await self.redis.set(self.keys.sweep_lock, "1", nx=True, ex=120):
+            if not await self._redis.set(self._keys.sweep_lock, "1", nx=True, ex=120):
                 return 0  # another API process is sweeping
-            old = await self.redis.zrangebyscore(self.keys.tasks, "-inf", cutoff_ms, 0, SWEEP_BATCH)
+            tasks = self._keys.tasks
+            old = await self._redis.zrangebyscore(tasks, "-inf", cutoff_ms, 0, SWEEP_BATCH)
             expired = 0
             for task_id in map(str, old):
                 task = await self.get(task_id)
@@ -263,19 +389,19 @@ class TaskStore:
                     continue  # still queued or running: not ours to expire
                 if task is not None:
                     await self._expire(task, export_dir)
-                await self.redis.zrem(self.keys.tasks, task_id)
+                await self._redis.zrem(self._keys.tasks, task_id)
                 expired += 1
-            await self.redis.delete(self.keys.sweep_lock)
+            await self._redis.delete(self._keys.sweep_lock)
         return expired
 
     async def _expire(self, task: Task, export_dir: Path) -> None:
         name = task.fields.get(F.FILE, "")
         if FILE_NAME_RE.match(name):  # never a path from Redis onto the file system
             (export_dir / name).unlink(missing_ok=True)
-        key = self.keys.task(task.task_id)
+        key = self._keys.task(task.task_id)
         if task.status != Status.EXPIRED:
-            await self.redis.hset(key, mapping={F.STATUS: Status.EXPIRED, F.EXPIRED: now_iso()})
-        await self.redis.expire(key, 86_400)
+            await self._redis.hset(key, mapping={F.STATUS: Status.EXPIRED, F.EXPIRED: now_iso()})
+        await self._redis.expire(key, 86_400)
 
 
 def _matches(fields: dict[str, str], status: str | None, report_type: str | None) -> bool:

@@ -10,10 +10,10 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from redis.exceptions import RedisError
 
-from relatorios.api.monitoring import database_problem_async, live_workers
-from relatorios.tasks import TaskStore
+from relatorios.api.monitoring import database_problem_async
+from relatorios.protocol import HEARTBEAT_TTL_S
+from relatorios.tasks import QueueUnavailable, TaskStore
 
 router = APIRouter()
 
@@ -42,14 +42,14 @@ async def health(request: Request) -> JSONResponse:
     problems: list[str] = []
     body: dict[str, Any] = {"redis": True, "fila": None, "trabalhadores_vivos": 0}
     try:
-        await store.redis.ping()
-        body["fila"] = int(await store.redis.llen(store.keys.queue))
-        workers = await live_workers(store.redis, store.keys)
+        await store.ping()
+        body["fila"] = await store.queue_depth()
+        workers = await store.live_workers()
         body["trabalhadores_vivos"] = len(workers)
         body["trabalhadores"] = [w.as_dict() for w in workers]
         if not workers:
-            problems.append("nenhum worker ativo (sem heartbeat nos últimos 30 s)")
-    except (RedisError, OSError) as exc:
+            problems.append(f"nenhum worker ativo (sem heartbeat nos últimos {HEARTBEAT_TTL_S} s)")
+    except (QueueUnavailable, OSError) as exc:
         body["redis"] = False
         problems.append(f"Redis inacessível: {exc}")
     db_problem = await database_problem_async(settings.db_path)

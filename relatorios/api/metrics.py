@@ -21,21 +21,14 @@ from prometheus_client.core import (
     Metric,
 )
 from prometheus_client.registry import Collector
-from redis.exceptions import RedisError
 
-from relatorios.api.monitoring import (
-    RECENT_TASKS,
-    TaskSample,
-    WorkerBeat,
-    counters,
-    live_workers,
-    recent_tasks,
-)
 from relatorios.protocol import Stat, Status
-from relatorios.tasks import TaskStore
+from relatorios.tasks import QueueUnavailable, TaskSample, TaskStore, WorkerBeat
 
 router = APIRouter()
 
+# A scrape reads at most this many of the newest task hashes, so its cost does not grow forever.
+RECENT_TASKS = 10_000
 DURATION_BUCKETS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800)
 ROW_BUCKETS = (10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000)
 WORKER_KINDS = ("c", "python")
@@ -57,13 +50,13 @@ class Snapshot:
 async def take_snapshot(store: TaskStore) -> Snapshot:
     try:
         return Snapshot(
-            queue_depth=int(await store.redis.llen(store.keys.queue)),
-            registered=int(await store.redis.zcard(store.keys.tasks)),
-            workers=await live_workers(store.redis, store.keys),
-            tasks=await recent_tasks(store.redis, store.keys),
-            counters=await counters(store.redis, store.keys),
+            queue_depth=await store.queue_depth(),
+            registered=await store.task_count(),
+            workers=await store.live_workers(),
+            tasks=await store.recent_tasks(RECENT_TASKS),
+            counters=await store.counters(),
         )
-    except (RedisError, OSError):
+    except (QueueUnavailable, OSError):
         return Snapshot(redis_up=False)
 
 
