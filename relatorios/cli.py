@@ -80,10 +80,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.comando == "api":
         import uvicorn
 
+        from relatorios.api import FACTORY
         from relatorios.settings import get_settings
 
         settings = get_settings()
-        uvicorn.run("relatorios.api.app:app", host=settings.host, port=settings.port)
+        uvicorn.run(FACTORY, factory=True, host=settings.host, port=settings.port)
         return 0
     if args.comando == "worker":
         return run_worker(args.kind or "python")

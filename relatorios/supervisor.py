@@ -17,6 +17,7 @@ from pathlib import Path
 from types import FrameType
 
 from relatorios import redis_server
+from relatorios.api import FACTORY as API_FACTORY
 from relatorios.settings import REPO_ROOT, Settings, get_settings
 
 C_WORKER = REPO_ROOT / "app" / "build" / "worker"
@@ -58,7 +59,8 @@ class Supervisor:
             sys.executable,
             "-m",
             "uvicorn",
-            "relatorios.api.app:app",
+            "--factory",
+            API_FACTORY,
             "--host",
             settings.host,
             "--port",

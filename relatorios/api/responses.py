@@ -6,6 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from relatorios.catalog import Report
+
 
 class Accepted(BaseModel):
     task_id: str = Field(description="UUID da tarefa")
@@ -81,7 +83,32 @@ class ReportInfo(BaseModel):
     descricao: str
     parametros: list[ParamInfo]
 
+    @classmethod
+    def of(cls, report: Report, departments: list[str]) -> ReportInfo:
+        """A report of the catalog as GET /tipos-relatorio shows it (with the department list)."""
+        params = [
+            ParamInfo(
+                nome=p.name,
+                tipo=p.kind,
+                obrigatorio=p.required,
+                rotulo=p.label,
+                padrao=p.default,
+                minimo=p.minimum,
+                maximo=p.maximum,
+                opcoes=departments if p.kind == "department" and departments else None,
+            )
+            for p in report.params
+        ]
+        return cls(
+            tipo=report.type, titulo=report.title, descricao=report.description, parametros=params
+        )
+
 
 class Problem(BaseModel):
     detail: str
     status: str | None = None
+
+
+UNAVAILABLE: dict[int | str, dict[str, Any]] = {
+    503: {"model": Problem, "description": "Redis inacessível ou fila cheia: nada foi enfileirado"}
+}

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
+from relatorios.api.deps import SettingsDep, StoreDep
 from relatorios.api.monitoring import database_problem_async
 from relatorios.protocol import HEARTBEAT_TTL_S
-from relatorios.tasks import QueueUnavailable, TaskStore
+from relatorios.tasks import QueueUnavailable
 
 router = APIRouter()
 
@@ -36,9 +37,7 @@ EXAMPLE = {
         503: {"description": "degradado: veja `problemas`"},
     },
 )
-async def health(request: Request) -> JSONResponse:
-    store: TaskStore = request.app.state.store
-    settings = request.app.state.settings
+async def health(store: StoreDep, settings: SettingsDep) -> JSONResponse:
     problems: list[str] = []
     body: dict[str, Any] = {"redis": True, "fila": None, "trabalhadores_vivos": 0}
     try:

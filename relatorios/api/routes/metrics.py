@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -22,6 +22,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
+from relatorios.api.deps import StoreDep
 from relatorios.protocol import Stat, Status
 from relatorios.tasks import QueueUnavailable, TaskSample, TaskStore, WorkerBeat
 
@@ -160,8 +161,8 @@ def _le(bound: float) -> str:
     response_class=Response,
     responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "formato texto"}},
 )
-async def metrics(request: Request) -> Response:
-    snapshot = await take_snapshot(request.app.state.store)
+async def metrics(store: StoreDep) -> Response:
+    snapshot = await take_snapshot(store)
     registry = CollectorRegistry(auto_describe=False)
     registry.register(SnapshotCollector(snapshot))
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
