@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from relatorios.protocol import TASK_ID_RE
+from relatorios.protocol import TASK_ID_RE, F
 
 DEFAULT_API = "http://localhost:8000"
 TIMEOUT_S = 10.0
@@ -111,7 +111,7 @@ class ApiClient:
         """Stream the CSV to `target` (default: the report's file name, here). Returns the path."""
         task_id = check_task_id(task_id)
         if target is None:
-            target = Path(self.status(task_id)["arquivo"])
+            target = Path(self.status(task_id)[F.FILE])
         part = target.with_name(target.name + ".part")
         try:
             with self.http.stream("GET", f"/relatorios/{task_id}/download") as response:

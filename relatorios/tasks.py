@@ -20,12 +20,15 @@ from redis.exceptions import RedisError, WatchError
 from relatorios.protocol import (
     FILE_NAME_RE,
     FINAL_STATES,
+    TASK_FIELDS,
+    ErrorCode,
     F,
     Keys,
     Message,
     ParamValue,
     Stat,
     Status,
+    TaskField,
     file_name,
     new_task_id,
     now_iso,
@@ -79,25 +82,20 @@ class Task:
         return self.fields.get(F.STATUS, "")
 
     def as_dict(self) -> dict[str, Any]:
-        f = self.fields
-        return {
-            "task_id": self.task_id,
-            "status": self.status,
-            "tipo_relatorio": f.get(F.TYPE, ""),
-            "parametros": _json_object(f.get(F.PARAMS)),
-            "arquivo": f.get(F.FILE, ""),
-            "linhas": int(f.get(F.ROWS) or 0),
-            "bytes": int(f.get(F.BYTES) or 0),
-            "tentativas": int(f.get(F.ATTEMPTS) or 0),
-            "criado_em": f.get(F.CREATED),
-            "iniciado_em": f.get(F.STARTED),
-            "concluido_em": f.get(F.FINISHED),
-            "proxima_tentativa_em": f.get(F.NEXT_ATTEMPT),
-            "cancelado_em": f.get(F.CANCELLED),
-            "expirado_em": f.get(F.EXPIRED),
-            "erro": f.get(F.ERROR),
-            "worker": f.get(F.WORKER),
-        }
+        """The task as readers show it: `task_id`, then every field of TASK_FIELDS, typed."""
+        shown = {f.name: _typed(f, self.fields.get(f.name)) for f in TASK_FIELDS}
+        return {"task_id": self.task_id, **shown}
+
+
+def _typed(field: TaskField, text: str | None) -> Any:
+    """A hash field's text as its JSON type; a missing one is null, or empty when always set."""
+    if field.kind is int:
+        return _int(text)
+    if field.kind is dict:
+        return _json_object(text)
+    if text is None:
+        return "" if field.always else None
+    return text
 
 
 def _json_object(text: str | None) -> dict[str, Any]:
@@ -291,7 +289,12 @@ class TaskStore:
                         pipe.multi()  # type: ignore[no-untyped-call]
                         pipe.hset(
                             key,
-                            mapping={F.STATUS: Status.CANCELLED, F.CANCELLED: now, F.FINISHED: now},
+                            mapping={
+                                F.STATUS: Status.CANCELLED,
+                                F.CANCELLED: now,
+                                F.FINISHED: now,
+                                F.ERROR_CODE: ErrorCode.CANCELLED,
+                            },
                         )
                         pipe.expire(key, self.retention_s + 86_400)
                         pipe.hincrby(self._keys.stats, Stat.CANCELLED, 1)

@@ -20,7 +20,16 @@ from relatorios import __version__
 from relatorios.api import errors
 from relatorios.api.requests import department_names, request_union
 from relatorios.api.responses import ReportInfo
-from relatorios.api.routes import catalog, dead_letters, health, metrics, orders, tasks, web
+from relatorios.api.routes import (
+    catalog,
+    dead_letters,
+    health,
+    metrics,
+    orders,
+    states,
+    tasks,
+    web,
+)
 from relatorios.catalog import load_catalog
 from relatorios.logs import setup_logging
 from relatorios.protocol import Keys
@@ -50,7 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.catalog = [ReportInfo.of(r, departments) for r in reports.values()]
     errors.install(app)
     app.include_router(orders.router(request_union(reports, departments)))
-    for module in (catalog, tasks, dead_letters, health, metrics, web):
+    for module in (catalog, states, tasks, dead_letters, health, metrics, web):
         app.include_router(module.router)
     return app
 

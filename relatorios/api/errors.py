@@ -25,6 +25,7 @@ MESSAGES = {
     "greater_than_equal": "deve ser maior ou igual a {ge}",
     "less_than_equal": "deve ser menor ou igual a {le}",
     "literal_error": "valor inválido; valores válidos: {expected}",
+    "enum": "valor inválido; valores válidos: {expected}",
     "union_tag_invalid": "tipo de relatório desconhecido {tag}; tipos válidos: {expected_tags}",
     "union_tag_not_found": "campo obrigatório ausente; tipos válidos: GET /tipos-relatorio",
     "date_parsing": "deve ser uma data no formato AAAA-MM-DD",
