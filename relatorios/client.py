@@ -96,16 +96,7 @@ class ApiClient:
         return dict(self.json("GET", "/relatorios", params=query))
 
     def cancel(self, task_id: str) -> dict[str, Any]:
-        response = self.request("DELETE", f"/relatorios/{check_task_id(task_id)}")
-        if response.status_code in (405, 501):
-            raise ApiError(
-                f"a API em {self.base_url} ainda não permite cancelar tarefas "
-                "(DELETE /relatorios/{id} não existe nesta versão)"
-            )
-        if not response.is_success:
-            raise error_for(response)
-        data = _body(response)
-        return data if isinstance(data, dict) else {}
+        return dict(self.json("DELETE", f"/relatorios/{check_task_id(task_id)}"))
 
     def download(self, task_id: str, target: Path | None) -> Path:
         """Stream the CSV to `target` (default: the report's file name, here). Returns the path."""
