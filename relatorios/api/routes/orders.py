@@ -11,7 +11,6 @@ from relatorios.api.deps import SettingsDep, StoreDep
 from relatorios.api.requests import EXAMPLES
 from relatorios.api.responses import UNAVAILABLE, Accepted, Problem
 from relatorios.api.routes.tasks import task_urls
-from relatorios.protocol import F
 from relatorios.settings import Settings
 from relatorios.tasks import TaskStore
 
@@ -78,13 +77,5 @@ async def order(
     )
     status_url, download_url = task_urls(request, task.task_id)
     response.headers["Location"] = status_url
-    return Accepted(
-        task_id=task.task_id,
-        status=task.status,
-        tipo_relatorio=report_type,
-        parametros=params,
-        arquivo=task.fields.get(F.FILE, ""),
-        criado_em=task.fields.get(F.CREATED, ""),
-        status_url=status_url,
-        download_url=download_url,
-    )
+    # The task's own fields (Accepted picks those of TASK_FIELDS it declares), then its URLs.
+    return Accepted(**task.as_dict(), status_url=status_url, download_url=download_url)
