@@ -132,9 +132,10 @@ def test_bad_requests_get_422_naming_the_problem_and_nothing_is_queued(
     assert redis_client.zcard(Keys(queue_name).tasks) == 0
 
 
-def test_a_body_that_is_not_json_gets_422(api: TestClient) -> None:
+@pytest.mark.parametrize("body", [b"{nope", b"(\xf1t\xff"])  # the second is not UTF-8
+def test_a_body_that_is_not_json_gets_422(api: TestClient, body: bytes) -> None:
     response = api.post(
-        "/gerar-relatorio", content=b"{nope", headers={"content-type": "application/json"}
+        "/gerar-relatorio", content=body, headers={"content-type": "application/json"}
     )
     assert response.status_code == 422
     assert "JSON inválido" in response.json()["mensagem"]
