@@ -10,13 +10,20 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, WatchError
 
+from relatorios.monitoring import (
+    SAMPLE_FIELDS,
+    TaskSample,
+    WorkerBeat,
+    beat_from,
+    int_or_zero,
+    sample_from,
+)
 from relatorios.protocol import (
     FILE_NAME_RE,
     FINAL_STATES,
@@ -36,8 +43,6 @@ from relatorios.protocol import (
 
 SWEEP_BATCH = 1000
 PIPELINE_CHUNK = 1000
-# The fields of a task hash that metrics read (TaskSample).
-SAMPLE_FIELDS = (F.STATUS, F.TYPE, F.STARTED, F.FINISHED, F.ROWS, F.BYTES, F.WORKER)
 # The backpressure check reuses the queue depth it last saw for this long (one round trip less
 # per request); LPUSH's reply refreshes it, so one API process sees its own pushes at once.
 DEPTH_FRESH_S = 0.5
@@ -90,7 +95,7 @@ class Task:
 def _typed(field: TaskField, text: str | None) -> Any:
     """A hash field's text as its JSON type; a missing one is null, or empty when always set."""
     if field.kind is int:
-        return _int(text)
+        return int_or_zero(text)
     if field.kind is dict:
         return _json_object(text)
     if text is None:
@@ -108,82 +113,6 @@ def _json_object(text: str | None) -> dict[str, Any]:
 
 def _sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
-
-
-@dataclass(frozen=True)
-class WorkerBeat:
-    """One live worker, from its heartbeat key (it expires HEARTBEAT_TTL_S after the last beat)."""
-
-    id: str
-    kind: str
-    task: str | None
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "tipo": self.kind, "tarefa": self.task}
-
-
-@dataclass(frozen=True)
-class TaskSample:
-    """The fields of one task hash that metrics need."""
-
-    status: str
-    type: str
-    worker_kind: str
-    rows: int
-    size: int
-    duration_s: float | None
-
-
-def worker_kind(worker_id: str | None) -> str:
-    """`c-host-42` -> `c`: the protocol's worker ids start with the worker's kind."""
-    if not worker_id:
-        return "nenhum"
-    return worker_id.split("-", 1)[0]
-
-
-def seconds_between(start: str | None, end: str | None) -> float | None:
-    """Seconds between two protocol timestamps (ISO 8601 UTC with Z), or None if either is bad."""
-    if not start or not end:
-        return None
-    try:
-        begin = datetime.fromisoformat(start.replace("Z", "+00:00"))
-        finish = datetime.fromisoformat(end.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return max((finish - begin).total_seconds(), 0.0)
-
-
-def _int(text: str | None) -> int:
-    try:
-        return int(text or 0)
-    except ValueError:
-        return 0
-
-
-def _beat(worker_id: str, value: bytes | str | None) -> WorkerBeat | None:
-    if value is None:  # expired between SCAN and MGET
-        return None
-    try:
-        data = json.loads(value)
-    except ValueError:
-        data = {}
-    if not isinstance(data, dict):
-        data = {}
-    kind = data.get("tipo") or worker_kind(worker_id)
-    task = data.get("tarefa")
-    return WorkerBeat(worker_id, str(kind), str(task) if task else None)
-
-
-def _sample(values: list[str | None]) -> TaskSample:
-    status, report_type, started, finished, rows, size, worker = values
-    return TaskSample(
-        status=status or "",
-        type=report_type or "",
-        worker_kind=worker_kind(worker),
-        rows=_int(rows),
-        size=_int(size),
-        duration_s=seconds_between(started, finished),
-    )
 
 
 class TaskStore:
@@ -353,7 +282,7 @@ class TaskStore:
                 return []
             values = await self._redis.mget(names)
         beats = (
-            _beat(name.removeprefix(prefix), value)
+            beat_from(name.removeprefix(prefix), value)
             for name, value in zip(names, values, strict=True)
         )
         return sorted((b for b in beats if b is not None), key=lambda b: b.id)
@@ -368,14 +297,14 @@ class TaskStore:
                     for task_id in ids[start : start + PIPELINE_CHUNK]:
                         pipe.hmget(self._keys.task(task_id), list(SAMPLE_FIELDS))
                     rows = await pipe.execute()
-                samples.extend(_sample(values) for values in rows if values and values[0])
+                samples.extend(sample_from(values) for values in rows if values and values[0])
         return samples
 
     async def counters(self) -> dict[str, int]:
         """The workers' statistics hash (`Stat`), all time."""
         with redis_errors():
             raw = await self._redis.hgetall(self._keys.stats)
-        return {str(k): _int(str(v)) for k, v in raw.items()}
+        return {str(k): int_or_zero(str(v)) for k, v in raw.items()}
 
     async def sweep(self, export_dir: Path) -> int:
         """Retention: expire finished tasks older than the retention, with their files."""

@@ -11,8 +11,9 @@ import pytest
 import redis
 import redis.asyncio as aioredis
 
+from relatorios.monitoring import TaskSample, WorkerBeat
 from relatorios.protocol import F, Keys, Stat, Status
-from relatorios.tasks import QueueUnavailable, TaskSample, TaskStore, WorkerBeat
+from relatorios.tasks import QueueUnavailable, TaskStore
 from tests.conftest import free_port
 
 T = TypeVar("T")

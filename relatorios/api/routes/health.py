@@ -12,7 +12,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from relatorios.api.deps import SettingsDep, StoreDep
-from relatorios.api.monitoring import database_problem_async
+from relatorios.monitoring import database_problem_async
 from relatorios.protocol import HEARTBEAT_TTL_S
 from relatorios.tasks import QueueUnavailable
 

@@ -23,8 +23,9 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from relatorios.api.deps import StoreDep
+from relatorios.monitoring import TaskSample, WorkerBeat
 from relatorios.protocol import Stat, Status
-from relatorios.tasks import QueueUnavailable, TaskSample, TaskStore, WorkerBeat
+from relatorios.tasks import QueueUnavailable, TaskStore
 
 router = APIRouter()
 
