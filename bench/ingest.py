@@ -26,9 +26,11 @@ import redis
 from bench.measure import VAR, median, rotate
 from bench.plan import Plan, database
 from bench.results import Measurement
+from relatorios.api import FACTORY as API_FACTORY
 from relatorios.protocol import Keys
 
-APPS = {"relatorios API": "relatorios.api.app:app", "bare FastAPI (ceiling)": "bench.bare_api:app"}
+# Application factories, both run as `uvicorn --factory` (as `relatorios api` runs the API).
+APPS = {"relatorios API": API_FACTORY, "bare FastAPI (ceiling)": "bench.bare_api:create_app"}
 BODY = {
     "tipo_relatorio": "GASTOS_POR_DEPARTAMENTO",
     "parametros": {"departamento": "Engenharia de Software"},
@@ -113,7 +115,7 @@ class _server:
 
     def __init__(self, app: str, env: dict[str, str], work: Path) -> None:
         self.port = _free_port()
-        argv = [sys.executable, "-m", "uvicorn", app, "--host", "127.0.0.1"]
+        argv = [sys.executable, "-m", "uvicorn", "--factory", app, "--host", "127.0.0.1"]
         argv += ["--port", str(self.port), "--no-access-log", "--log-level", "warning"]
         self.log = open(work / "uvicorn.log", "ab")  # noqa: SIM115
         self.proc = subprocess.Popen(argv, env=env, stdout=self.log, stderr=subprocess.STDOUT)

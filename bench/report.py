@@ -438,8 +438,10 @@ def _method() -> str:
 
 - `make bench` (full, about half an hour on 2 cores) or `make bench-quick` (a few minutes;
   small databases, one repetition, written to `var/bench/quick/`, never over this file).
-  `python -m bench --only export,ingest` reruns some benchmarks and keeps the other results
-  (`var/bench/full/results.json`).
+  They run in a virtual environment of their own, `.venv-bench` (`make bench-deps`: the project
+  and the peers of bench/requirements.txt, whose arq keeps redis-py below 6).
+  `.venv-bench/bin/python -m bench --only export,ingest` reruns some benchmarks and keeps the
+  other results (`var/bench/full/results.json`).
 - Databases are generated once by `relatorios.dbgen` (seed 42) into `var/bench/` and reused.
 - Contenders of one benchmark alternate (the order rotates each repetition) on the same data,
   after one untimed `count(*)` that warms the page cache. Times are medians; peak RSS is the

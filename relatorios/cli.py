@@ -7,9 +7,10 @@ import os
 import sys
 from pathlib import Path
 
+from relatorios.protocol import Status
+
 EXIT_ERROR = 1  # the API refused or failed, or the task failed
 EXIT_USAGE = 2  # as argparse: the command asked for something that cannot exist
-STATUSES = ("na_fila", "processando", "concluido", "falhou", "cancelado", "expirado")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -54,7 +55,7 @@ def add_report_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     status.add_argument("id", metavar="ID")
     status.add_argument("--json", action="store_true", help="a resposta da API, em JSON")
     listar = sub.add_parser("listar", help="lista as tarefas, mais novas primeiro")
-    listar.add_argument("--status", choices=STATUSES)
+    listar.add_argument("--status", choices=[s.value for s in Status])
     listar.add_argument("--tipo", metavar="TIPO")
     listar.add_argument("--limite", type=int, default=20, choices=range(1, 101), metavar="1-100")
     listar.add_argument("--json", action="store_true", help="a resposta da API, em JSON")
@@ -80,10 +81,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.comando == "api":
         import uvicorn
 
+        from relatorios.api import FACTORY
         from relatorios.settings import get_settings
 
         settings = get_settings()
-        uvicorn.run("relatorios.api.app:app", host=settings.host, port=settings.port)
+        uvicorn.run(FACTORY, factory=True, host=settings.host, port=settings.port)
         return 0
     if args.comando == "worker":
         return run_worker(args.kind or "python")

@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from relatorios.protocol import TASK_ID_RE
+from relatorios.protocol import TASK_ID_RE, F
 
 DEFAULT_API = "http://localhost:8000"
 TIMEOUT_S = 10.0
@@ -96,22 +96,13 @@ class ApiClient:
         return dict(self.json("GET", "/relatorios", params=query))
 
     def cancel(self, task_id: str) -> dict[str, Any]:
-        response = self.request("DELETE", f"/relatorios/{check_task_id(task_id)}")
-        if response.status_code in (405, 501):
-            raise ApiError(
-                f"a API em {self.base_url} ainda não permite cancelar tarefas "
-                "(DELETE /relatorios/{id} não existe nesta versão)"
-            )
-        if not response.is_success:
-            raise error_for(response)
-        data = _body(response)
-        return data if isinstance(data, dict) else {}
+        return dict(self.json("DELETE", f"/relatorios/{check_task_id(task_id)}"))
 
     def download(self, task_id: str, target: Path | None) -> Path:
         """Stream the CSV to `target` (default: the report's file name, here). Returns the path."""
         task_id = check_task_id(task_id)
         if target is None:
-            target = Path(self.status(task_id)["arquivo"])
+            target = Path(self.status(task_id)[F.FILE])
         part = target.with_name(target.name + ".part")
         try:
             with self.http.stream("GET", f"/relatorios/{task_id}/download") as response:

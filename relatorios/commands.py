@@ -25,17 +25,18 @@ from rich.progress import (
 from rich.table import Table
 
 from relatorios.client import ApiClient, ApiError, UsageError
+from relatorios.protocol import FINAL_STATES, STATUS_LABELS, TASK_FIELDS, F, Status
 
 POLL_S = 0.5
-FINAL = ("concluido", "falhou", "cancelado", "expirado")
-LABEL = {
-    "na_fila": "na fila",
-    "processando": "processando",
-    "concluido": "concluído",
-    "falhou": "falhou",
-    "cancelado": "cancelado",
-    "expirado": "expirado",
-}
+
+
+def label(status: str) -> str:
+    """A state as read in the middle of a sentence (`na fila`, `concluído`); unknown, as it is."""
+    try:
+        return STATUS_LABELS[Status(status)].lower()
+    except ValueError:
+        return status
+
 
 # soft_wrap: a message or a path is one line, however narrow the terminal. Piped output gets
 # room for a whole table instead of Rich's default 80 columns.
@@ -96,10 +97,9 @@ def gerar(client: ApiClient, report_type: str, pairs: list[str], wait: bool) -> 
         return 0
     err.print(f"Pedido aceito: {report['titulo']} (tarefa {task_id})")
     final = follow(client, task_id, report["titulo"])
-    if final["status"] != "concluido":
-        label = LABEL.get(final["status"], final["status"])
-        reason = f": {final['erro']}" if final.get("erro") else ""
-        raise TaskFailed(f"tarefa {task_id} terminou como '{label}'{reason}")
+    if final[F.STATUS] != Status.DONE:
+        reason = f": {final[F.ERROR]}" if final.get(F.ERROR) else ""
+        raise TaskFailed(f"tarefa {task_id} terminou como '{label(final[F.STATUS])}'{reason}")
     print(result_location(client, final))
     return 0
 
@@ -115,17 +115,17 @@ def follow(client: ApiClient, task_id: str, title: str) -> dict[str, Any]:
         TimeElapsedColumn(),
     )
     with Progress(*columns, console=err, transient=False) as progress:
-        bar = progress.add_task(title, total=None, linhas="0", estado="na fila")
+        bar = progress.add_task(title, total=None, linhas="0", estado=label(Status.QUEUED))
         while True:
             task = client.status(task_id)
-            rows = int(task.get("linhas") or 0)
-            done = task["status"] in FINAL
+            rows = int(task.get(F.ROWS) or 0)
+            done = task[F.STATUS] in FINAL_STATES
             progress.update(
                 bar,
                 completed=rows,
                 total=max(rows, 1) if done else None,
                 linhas=f"{rows:,}".replace(",", "."),
-                estado=LABEL.get(task["status"], task["status"]),
+                estado=label(task[F.STATUS]),
             )
             if done:
                 return task
@@ -134,7 +134,7 @@ def follow(client: ApiClient, task_id: str, title: str) -> dict[str, Any]:
 
 def result_location(client: ApiClient, task: dict[str, Any]) -> str:
     """The CSV's path when this machine shares EXPORT_DIR with the workers, else its URL."""
-    local = Path(os.environ.get("EXPORT_DIR", "export")) / task["arquivo"]
+    local = Path(os.environ.get("EXPORT_DIR", "export")) / task[F.FILE]
     if local.is_file():
         return str(local.resolve())
     err.print(f"(arquivo no servidor; baixe com: relatorios baixar {task['task_id']})")
@@ -149,33 +149,16 @@ def status(client: ApiClient, task_id: str, as_json: bool) -> int:
     table = Table(show_header=False, box=None, pad_edge=False)
     table.add_column(style="bold")
     table.add_column(overflow="fold")
-    for key in (
-        "task_id",
-        "status",
-        "tipo_relatorio",
-        "parametros",
-        "arquivo",
-        "linhas",
-        "bytes",
-        "criado_em",
-        "iniciado_em",
-        "concluido_em",
-        "tentativas",
-        "proxima_tentativa_em",
-        "cancelado_em",
-        "expirado_em",
-        "worker",
-        "erro",
-        "download_url",
-    ):
+    for key in ("task_id", *(f.name for f in TASK_FIELDS), "download_url"):
         value = task.get(key)
         if value is None or value == "":
             continue
-        if key == "parametros":
+        if key == F.PARAMS:
             value = json.dumps(value, ensure_ascii=False)
         table.add_row(key, str(value))
     out.print(table)
-    return 1 if task["status"] in ("falhou", "cancelado", "expirado") else 0
+    ended_without_file = task[F.STATUS] in FINAL_STATES and task[F.STATUS] != Status.DONE
+    return 1 if ended_without_file else 0
 
 
 def listar(
@@ -196,11 +179,11 @@ def listar(
     for task in tasks:
         table.add_row(
             task["task_id"],
-            task["tipo_relatorio"],
-            LABEL.get(task["status"], task["status"]),
-            f"{task['linhas']:,}".replace(",", "."),
-            (task.get("criado_em") or "")[:19].replace("T", " "),
-            task.get("erro") or "",
+            task[F.TYPE],
+            STATUS_LABELS.get(task[F.STATUS], task[F.STATUS]),
+            f"{task[F.ROWS]:,}".replace(",", "."),
+            (task.get(F.CREATED) or "")[:19].replace("T", " "),
+            task.get(F.ERROR) or "",
         )
     out.print(table)
     return 0
@@ -214,8 +197,7 @@ def baixar(client: ApiClient, task_id: str, target: Path | None) -> int:
 
 def cancelar(client: ApiClient, task_id: str) -> int:
     task = client.cancel(task_id)
-    state = LABEL.get(str(task.get("status")), str(task.get("status", "cancelamento pedido")))
-    out.print(f"Tarefa {task_id}: {state}")
+    out.print(f"Tarefa {task_id}: {label(str(task.get(F.STATUS, 'cancelamento pedido')))}")
     return 0
 
 

@@ -12,11 +12,12 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
 from relatorios import redis_server
+from relatorios.api import FACTORY as API_FACTORY
 from relatorios.settings import REPO_ROOT, Settings, get_settings
 
 C_WORKER = REPO_ROOT / "app" / "build" / "worker"
@@ -28,12 +29,9 @@ class Child:
     name: str
     cmd: list[str]
     proc: subprocess.Popen[bytes] | None = None
-    restarts: int = 0
-    started: float = field(default=0.0)
 
     def start(self, env: dict[str, str]) -> None:
         self.proc = subprocess.Popen(self.cmd, env=env)
-        self.started = time.monotonic()
 
 
 def worker_command(kind: str) -> list[str]:
@@ -58,7 +56,8 @@ class Supervisor:
             sys.executable,
             "-m",
             "uvicorn",
-            "relatorios.api.app:app",
+            "--factory",
+            API_FACTORY,
             "--host",
             settings.host,
             "--port",
@@ -97,7 +96,6 @@ class Supervisor:
             for child in [*self.workers, self.api]:
                 if child.proc is not None and child.proc.poll() is not None and not self.stopping:
                     print(f"{child.name} saiu (código {child.proc.returncode}); reiniciando...")
-                    child.restarts += 1
                     time.sleep(RESTART_DELAY_S)
                     child.start(self.env)
 
@@ -132,4 +130,8 @@ def up(workers: int = 1, kind: str = "c") -> int:
     supervisor = Supervisor(get_settings(), workers, kind)
     signal.signal(signal.SIGTERM, supervisor.stop)
     signal.signal(signal.SIGINT, supervisor.stop)
-    return supervisor.run()
+    try:
+        return supervisor.run()
+    except redis_server.RedisNotFound as exc:
+        print(f"Erro: {exc}", file=sys.stderr)
+        return 1

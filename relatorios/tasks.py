@@ -1,4 +1,5 @@
-"""The producer's side of the protocol (used by the API): enqueue, read, cancel, sweep tasks."""
+"""The API's side of the protocol: enqueue, read, cancel and sweep tasks, and read what the
+workers (C and Python alike) record in Redis: heartbeats, counters, recent task hashes."""
 
 from __future__ import annotations
 
@@ -6,39 +7,45 @@ import asyncio
 import hashlib
 import json
 import time
-from collections.abc import Awaitable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError, WatchError
 
+from relatorios.monitoring import (
+    SAMPLE_FIELDS,
+    TaskSample,
+    WorkerBeat,
+    beat_from,
+    int_or_zero,
+    sample_from,
+)
 from relatorios.protocol import (
     FILE_NAME_RE,
     FINAL_STATES,
+    TASK_FIELDS,
+    ErrorCode,
     F,
     Keys,
     Message,
     ParamValue,
     Stat,
     Status,
+    TaskField,
     file_name,
     new_task_id,
     now_iso,
 )
 
 SWEEP_BATCH = 1000
+PIPELINE_CHUNK = 1000
 # The backpressure check reuses the queue depth it last saw for this long (one round trip less
 # per request); LPUSH's reply refreshes it, so one API process sees its own pushes at once.
 DEPTH_FRESH_S = 0.5
-T = TypeVar("T")
-
-
-async def _r(value: Awaitable[T] | T) -> T:
-    """redis-py types asyncio commands as `Awaitable[T] | T`; with redis.asyncio they await."""
-    return await value  # type: ignore[misc, no-any-return]
 
 
 class QueueUnavailable(Exception):
@@ -80,25 +87,20 @@ class Task:
         return self.fields.get(F.STATUS, "")
 
     def as_dict(self) -> dict[str, Any]:
-        f = self.fields
-        return {
-            "task_id": self.task_id,
-            "status": self.status,
-            "tipo_relatorio": f.get(F.TYPE, ""),
-            "parametros": _json_object(f.get(F.PARAMS)),
-            "arquivo": f.get(F.FILE, ""),
-            "linhas": int(f.get(F.ROWS) or 0),
-            "bytes": int(f.get(F.BYTES) or 0),
-            "tentativas": int(f.get(F.ATTEMPTS) or 0),
-            "criado_em": f.get(F.CREATED),
-            "iniciado_em": f.get(F.STARTED),
-            "concluido_em": f.get(F.FINISHED),
-            "proxima_tentativa_em": f.get(F.NEXT_ATTEMPT),
-            "cancelado_em": f.get(F.CANCELLED),
-            "expirado_em": f.get(F.EXPIRED),
-            "erro": f.get(F.ERROR),
-            "worker": f.get(F.WORKER),
-        }
+        """The task as readers show it: `task_id`, then every field of TASK_FIELDS, typed."""
+        shown = {f.name: _typed(f, self.fields.get(f.name)) for f in TASK_FIELDS}
+        return {"task_id": self.task_id, **shown}
+
+
+def _typed(field: TaskField, text: str | None) -> Any:
+    """A hash field's text as its JSON type; a missing one is null, or empty when always set."""
+    if field.kind is int:
+        return int_or_zero(text)
+    if field.kind is dict:
+        return _json_object(text)
+    if text is None:
+        return "" if field.always else None
+    return text
 
 
 def _json_object(text: str | None) -> dict[str, Any]:
@@ -117,8 +119,8 @@ class TaskStore:
     """Tasks of one queue in one Redis. Every method raises QueueUnavailable on a Redis error."""
 
     def __init__(self, client: aioredis.Redis, keys: Keys, retention_s: int) -> None:
-        self.redis = client
-        self.keys = keys
+        self._redis = client
+        self._keys = keys
         self.retention_s = retention_s
         self._depth = (0, -DEPTH_FRESH_S)  # (depth, monotonic time seen)
 
@@ -143,13 +145,13 @@ class TaskStore:
                 return await self._push(task_id, report_type, params), True
             except BaseException:
                 if idempotency_key is not None:  # the key must not point at a task never queued
-                    await self.redis.delete(self.keys.idempotency(_sha256(idempotency_key)))
+                    await self._redis.delete(self._keys.idempotency(_sha256(idempotency_key)))
                 raise
 
     async def _recent_depth(self) -> int:
         depth, seen = self._depth
         if time.monotonic() - seen > DEPTH_FRESH_S:
-            depth = int(await _r(self.redis.llen(self.keys.queue)))
+            depth = int(await self._redis.llen(self._keys.queue))
             self._depth = (depth, time.monotonic())
         return depth
 
@@ -157,11 +159,11 @@ class TaskStore:
         self, key: str, task_id: str, report_type: str, params: dict[str, ParamValue]
     ) -> Task | None:
         request = _sha256(json.dumps([report_type, params], sort_keys=True))
-        name = self.keys.idempotency(_sha256(key))
+        name = self._keys.idempotency(_sha256(key))
         value = f"{task_id} {request}"
-        if await self.redis.set(name, value, nx=True, ex=self.retention_s):
+        if await self._redis.set(name, value, nx=True, ex=self.retention_s):
             return None
-        stored = str(await self.redis.get(name) or value)
+        stored = str(await self._redis.get(name) or value)
         existing, _, stored_request = stored.partition(" ")
         if stored_request != request:
             raise IdempotencyConflict("Idempotency-Key já usada com outro pedido")
@@ -184,30 +186,30 @@ class TaskStore:
             F.BYTES: "0",
         }
         # One MULTI/EXEC: the task is recorded and queued together, or not at all.
-        async with self.redis.pipeline(transaction=True) as pipe:
+        async with self._redis.pipeline(transaction=True) as pipe:
             mapping: dict[Any, Any] = dict(fields)  # redis-py's Mapping type is invariant
-            pipe.hset(self.keys.task(task_id), mapping=mapping)
-            pipe.zadd(self.keys.tasks, {task_id: int(time.time() * 1000)})
-            pipe.lpush(self.keys.queue, message.to_json())
+            pipe.hset(self._keys.task(task_id), mapping=mapping)
+            pipe.zadd(self._keys.tasks, {task_id: int(time.time() * 1000)})
+            pipe.lpush(self._keys.queue, message.to_json())
             *_, depth = await pipe.execute()
         self._depth = (int(depth), time.monotonic())
         return Task(task_id, fields)
 
     async def get(self, task_id: str) -> Task | None:
         with redis_errors():
-            raw = await _r(self.redis.hgetall(self.keys.task(task_id)))
+            raw = await self._redis.hgetall(self._keys.task(task_id))
         fields = {str(k): str(v) for k, v in raw.items()}
         return Task(task_id, fields) if fields else None
 
     async def cancel(self, task_id: str) -> Task | None:
         """Cancel a queued or running task (None if unknown). Raises NotCancellable if final."""
-        key = self.keys.task(task_id)
+        key = self._keys.task(task_id)
         with redis_errors():
-            async with self.redis.pipeline(transaction=True) as pipe:
+            async with self._redis.pipeline(transaction=True) as pipe:
                 while True:
                     try:
                         await pipe.watch(key)
-                        status = await _r(pipe.hget(key, F.STATUS))
+                        status = await pipe.hget(key, F.STATUS)
                         if status is None:
                             return None
                         if status in FINAL_STATES:
@@ -216,10 +218,15 @@ class TaskStore:
                         pipe.multi()  # type: ignore[no-untyped-call]
                         pipe.hset(
                             key,
-                            mapping={F.STATUS: Status.CANCELLED, F.CANCELLED: now, F.FINISHED: now},
+                            mapping={
+                                F.STATUS: Status.CANCELLED,
+                                F.CANCELLED: now,
+                                F.FINISHED: now,
+                                F.ERROR_CODE: ErrorCode.CANCELLED,
+                            },
                         )
                         pipe.expire(key, self.retention_s + 86_400)
-                        pipe.hincrby(self.keys.stats, Stat.CANCELLED, 1)
+                        pipe.hincrby(self._keys.stats, Stat.CANCELLED, 1)
                         await pipe.execute()
                         return await self.get(task_id)
                     except WatchError:
@@ -230,13 +237,13 @@ class TaskStore:
     ) -> tuple[list[Task], int]:
         """Newest first, filtered; returns one page and the number of tasks matching."""
         with redis_errors():
-            ids = [str(i) for i in await self.redis.zrevrange(self.keys.tasks, 0, -1)]
+            ids = [str(i) for i in await self._redis.zrevrange(self._keys.tasks, 0, -1)]
             matching: list[Task] = []
             for start in range(0, len(ids), 500):
                 chunk = ids[start : start + 500]
-                async with self.redis.pipeline(transaction=False) as pipe:
+                async with self._redis.pipeline(transaction=False) as pipe:
                     for task_id in chunk:
-                        pipe.hgetall(self.keys.task(task_id))
+                        pipe.hgetall(self._keys.task(task_id))
                     rows = await pipe.execute()
                 matching.extend(
                     Task(task_id, fields)
@@ -247,21 +254,66 @@ class TaskStore:
 
     async def dead_letters(self, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
         with redis_errors():
-            total = int(await _r(self.redis.llen(self.keys.dead)))
-            raw = await _r(self.redis.lrange(self.keys.dead, offset, offset + limit - 1))
+            total = int(await self._redis.llen(self._keys.dead))
+            raw = await self._redis.lrange(self._keys.dead, offset, offset + limit - 1)
         return [_json_object(str(entry)) for entry in raw], total
+
+    # ---- what /health and /metrics read ----
+
+    async def ping(self) -> None:
+        with redis_errors():
+            await self._redis.ping()
 
     async def queue_depth(self) -> int:
         with redis_errors():
-            return int(await _r(self.redis.llen(self.keys.queue)))
+            return int(await self._redis.llen(self._keys.queue))
+
+    async def task_count(self) -> int:
+        """Tasks in the index `Q:tarefas` (every task not swept by the retention yet)."""
+        with redis_errors():
+            return int(await self._redis.zcard(self._keys.tasks))
+
+    async def live_workers(self) -> list[WorkerBeat]:
+        """Workers whose heartbeat key has not expired, sorted by id."""
+        prefix = self._keys.worker_prefix
+        with redis_errors():
+            names = [str(k) async for k in self._redis.scan_iter(match=f"{prefix}*", count=100)]
+            if not names:
+                return []
+            values = await self._redis.mget(names)
+        beats = (
+            beat_from(name.removeprefix(prefix), value)
+            for name, value in zip(names, values, strict=True)
+        )
+        return sorted((b for b in beats if b is not None), key=lambda b: b.id)
+
+    async def recent_tasks(self, limit: int) -> list[TaskSample]:
+        """The newest `limit` tasks, reading only the fields metrics use."""
+        samples: list[TaskSample] = []
+        with redis_errors():
+            ids = [str(i) for i in await self._redis.zrevrange(self._keys.tasks, 0, limit - 1)]
+            for start in range(0, len(ids), PIPELINE_CHUNK):
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    for task_id in ids[start : start + PIPELINE_CHUNK]:
+                        pipe.hmget(self._keys.task(task_id), list(SAMPLE_FIELDS))
+                    rows = await pipe.execute()
+                samples.extend(sample_from(values) for values in rows if values and values[0])
+        return samples
+
+    async def counters(self) -> dict[str, int]:
+        """The workers' statistics hash (`Stat`), all time."""
+        with redis_errors():
+            raw = await self._redis.hgetall(self._keys.stats)
+        return {str(k): int_or_zero(str(v)) for k, v in raw.items()}
 
     async def sweep(self, export_dir: Path) -> int:
         """Retention: expire finished tasks older than the retention, with their files."""
         cutoff_ms = int((time.time() - self.retention_s) * 1000)
         with redis_errors():
-            if not await self.redis.set(self.keys.sweep_lock, "1", nx=True, ex=120):
+            if not await self._redis.set(self._keys.sweep_lock, "1", nx=True, ex=120):
                 return 0  # another API process is sweeping
-            old = await self.redis.zrangebyscore(self.keys.tasks, "-inf", cutoff_ms, 0, SWEEP_BATCH)
+            tasks = self._keys.tasks
+            old = await self._redis.zrangebyscore(tasks, "-inf", cutoff_ms, 0, SWEEP_BATCH)
             expired = 0
             for task_id in map(str, old):
                 task = await self.get(task_id)
@@ -269,19 +321,19 @@ class TaskStore:
                     continue  # still queued or running: not ours to expire
                 if task is not None:
                     await self._expire(task, export_dir)
-                await self.redis.zrem(self.keys.tasks, task_id)
+                await self._redis.zrem(self._keys.tasks, task_id)
                 expired += 1
-            await self.redis.delete(self.keys.sweep_lock)
+            await self._redis.delete(self._keys.sweep_lock)
         return expired
 
     async def _expire(self, task: Task, export_dir: Path) -> None:
         name = task.fields.get(F.FILE, "")
         if FILE_NAME_RE.match(name):  # never a path from Redis onto the file system
             (export_dir / name).unlink(missing_ok=True)
-        key = self.keys.task(task.task_id)
+        key = self._keys.task(task.task_id)
         if task.status != Status.EXPIRED:
-            await _r(self.redis.hset(key, mapping={F.STATUS: Status.EXPIRED, F.EXPIRED: now_iso()}))
-        await self.redis.expire(key, 86_400)
+            await self._redis.hset(key, mapping={F.STATUS: Status.EXPIRED, F.EXPIRED: now_iso()})
+        await self._redis.expire(key, 86_400)
 
 
 def _matches(fields: dict[str, str], status: str | None, report_type: str | None) -> bool:

@@ -25,6 +25,8 @@ from typing import Any
 import httpx
 from playwright.sync_api import Page, sync_playwright
 
+from relatorios.api import FACTORY
+
 REPO = Path(__file__).resolve().parent.parent
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -73,8 +75,7 @@ class System:
         )
         (folder / "export").mkdir()
         self.spawn(["redis-server", "--port", str(redis_port), "--save", "", "--dir", str(folder)])
-        api = [sys.executable, "-m", "uvicorn", "relatorios.api.app:app", "--port", str(api_port)]
-        self.spawn(api)
+        self.spawn([sys.executable, "-m", "uvicorn", "--factory", FACTORY, "--port", str(api_port)])
         wait_for("the API", lambda: httpx.get(f"{self.url}/tipos-relatorio").is_success)
 
     def spawn(self, cmd: list[str], **env: str) -> subprocess.Popen[bytes]:

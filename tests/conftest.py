@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 import redis
 
+from relatorios.api import FACTORY as API_FACTORY
+
 REPO = Path(__file__).resolve().parent.parent
 C_WORKER = REPO / "app" / "build" / "worker"
 C_WORKER_ASAN = REPO / "app" / "build" / "worker-asan"
@@ -190,7 +192,7 @@ def start_api(tmp_path: Path) -> Iterator[Callable[[WorkerEnv], ApiProcess]]:
     def start(env: WorkerEnv) -> ApiProcess:
         port = free_port()
         log = open(tmp_path / f"api-{port}.log", "wb")  # noqa: SIM115
-        cmd = [sys.executable, "-m", "uvicorn", "relatorios.api.app:app", "--port", str(port)]
+        cmd = [sys.executable, "-m", "uvicorn", "--factory", API_FACTORY, "--port", str(port)]
         proc = subprocess.Popen(cmd, env=env.environ(), stdout=log, stderr=subprocess.STDOUT)
         procs.append(proc)
         url = f"http://127.0.0.1:{port}"

@@ -8,13 +8,25 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 import redis
 import redis.asyncio as aioredis
 from fastapi.testclient import TestClient
 
 from relatorios.api.app import create_app
-from relatorios.protocol import FILE_NAME_RE, Keys, parse_message
+from relatorios.api.requests import department_names
+from relatorios.protocol import (
+    FILE_NAME_RE,
+    FINAL_STATES,
+    STATUS_LABELS,
+    TASK_FIELDS,
+    ErrorCode,
+    F,
+    Keys,
+    Status,
+    parse_message,
+)
 from relatorios.settings import Settings
 from relatorios.tasks import TaskStore
 
@@ -120,9 +132,10 @@ def test_bad_requests_get_422_naming_the_problem_and_nothing_is_queued(
     assert redis_client.zcard(Keys(queue_name).tasks) == 0
 
 
-def test_a_body_that_is_not_json_gets_422(api: TestClient) -> None:
+@pytest.mark.parametrize("body", [b"{nope", b"(\xf1t\xff"])  # the second is not UTF-8
+def test_a_body_that_is_not_json_gets_422(api: TestClient, body: bytes) -> None:
     response = api.post(
-        "/gerar-relatorio", content=b"{nope", headers={"content-type": "application/json"}
+        "/gerar-relatorio", content=body, headers={"content-type": "application/json"}
     )
     assert response.status_code == 422
     assert "JSON inválido" in response.json()["mensagem"]
@@ -211,6 +224,10 @@ def test_cancel_marks_the_task_and_a_final_task_cannot_be_cancelled(
     response = api.delete(f"/relatorios/{task_id}")
     assert response.status_code == 200
     assert response.json()["status"] == "cancelado" and response.json()["cancelado_em"]
+    assert response.json()["erro_codigo"] == ErrorCode.CANCELLED == "cancelada"
+    stored = redis_client.hgetall(Keys(queue_name).task(task_id))
+    assert stored[F.ERROR_CODE] == "cancelada" and F.ERROR not in stored
+    assert api.get(f"/relatorios/{task_id}").json()["erro_codigo"] == "cancelada"
     again = api.delete(f"/relatorios/{task_id}")
     assert again.status_code == 409 and "cancelado" in again.json()["detail"]
     assert api.delete("/relatorios/00000000-0000-4000-8000-000000000000").status_code == 404
@@ -264,3 +281,41 @@ def test_retention_expires_old_finished_tasks_and_their_files(
     assert not (tmp_path / done["arquivo"]).exists()
     assert api.get(f"/relatorios/{done['task_id']}/download").status_code == 410
     assert api.get(f"/relatorios/{waiting['task_id']}").json()["status"] == "na_fila"
+
+
+def test_the_department_list_leaves_no_connection_open(sample_db: Path) -> None:
+    def open_handles() -> int:
+        return sum(f.path == str(sample_db) for f in psutil.Process().open_files())
+
+    before = open_handles()
+    assert "Engenharia de Software" in department_names(sample_db)
+    assert open_handles() == before
+
+
+def test_the_task_states_are_served_from_the_protocol(api: TestClient) -> None:
+    states = api.get("/estados").json()
+    assert [s["status"] for s in states] == [s.value for s in Status]
+    for state in states:
+        status = Status(state["status"])
+        assert state["nome"] == status.name
+        assert state["rotulo"] == STATUS_LABELS[status]
+        assert state["final"] is (status in FINAL_STATES)
+
+
+def test_a_task_shows_every_protocol_field_and_the_schema_describes_them(api: TestClient) -> None:
+    task_id = api.post("/gerar-relatorio", json=SPEC_EXAMPLE_2).json()["task_id"]
+    shown = api.get(f"/relatorios/{task_id}").json()
+    names = [f.name for f in TASK_FIELDS]
+    assert list(shown) == ["task_id", *names, "status_url", "download_url"]
+    schema = api.get("/openapi.json").json()["components"]["schemas"]["TaskStatus"]
+    for field in TASK_FIELDS:
+        assert schema["properties"][field.name]["description"] == field.doc
+    assert {f.name for f in TASK_FIELDS if f.always} <= set(schema["required"])
+
+
+def test_the_status_filter_accepts_only_protocol_states(api: TestClient) -> None:
+    for status in Status:
+        assert api.get("/relatorios", params={"status": status.value}).status_code == 200
+    refused = api.get("/relatorios", params={"status": "pronto"})
+    assert refused.status_code == 422
+    assert "status: valor inválido; valores válidos: 'na_fila'" in refused.json()["mensagem"]

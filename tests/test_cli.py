@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from relatorios.cli import build_parser
+from relatorios.protocol import Status
 from tests.conftest import ApiProcess, WorkerEnv, free_port
 
 StartWorker = Callable[[str, WorkerEnv], subprocess.Popen[bytes]]
@@ -146,3 +148,14 @@ def test_cancelar_a_queued_task(worker_env: WorkerEnv, start_api: StartApi) -> N
     assert '"status": "cancelado"' in status.stdout
     again = one_line_error(run(["cancelar", task_id], worker_env, api.url))
     assert "cancelado" in again  # already final: the API's 409, in one line
+
+
+def test_listar_offers_exactly_the_protocols_states(capsys: pytest.CaptureFixture[str]) -> None:
+    parser = build_parser()
+    for status in Status:
+        assert parser.parse_args(["listar", "--status", status.value]).status == status
+    with pytest.raises(SystemExit) as refused:
+        parser.parse_args(["listar", "--status", "pronto"])
+    assert refused.value.code == 2
+    error = capsys.readouterr().err
+    assert all(f"'{status.value}'" in error for status in Status), error

@@ -7,7 +7,8 @@ every command a service runs against the project's real entry points; the API he
 a running API; the C worker's build stage replayed on exactly the files its image copies, and the
 binary's shared libraries against the runtime packages the image installs; the Python image's
 `pip install` replayed on exactly the files it copies; the apt packages against Debian bookworm
-and the project's system package list (scripts/system-packages.txt).
+and the project's system package lists (scripts/system-packages-run.txt, what `make run` installs,
+and scripts/system-packages-test.txt, what only the tests need).
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = REPO / "docker-compose.yml"
 SCHEMA_FILE = REPO / "tests" / "data" / "compose-spec.json"
-SYSTEM_PACKAGES_FILE = REPO / "scripts" / "system-packages.txt"
+RUN_PACKAGES_FILE = REPO / "scripts" / "system-packages-run.txt"
+TEST_PACKAGES_FILE = REPO / "scripts" / "system-packages-test.txt"
 REQUIRED_SERVICES = ("redis", "api", "worker", "popular-banco")
 # Services that run the project's code (redis runs the official image as it is).
 PROJECT_SERVICES = ("api", "worker", "popular-banco", "worker-python")
@@ -524,19 +526,18 @@ def assert_c_worker_binary_comes_from_the_build_stage(name: str) -> None:
 # --- system packages -----------------------------------------------------------------------------
 
 
-def system_packages() -> set[str]:
-    assert SYSTEM_PACKAGES_FILE.is_file(), (
-        f"{SYSTEM_PACKAGES_FILE.relative_to(REPO)} is missing: it lists the Debian packages the "
-        "Makefile installs, and the Dockerfiles are checked against it"
+def system_packages(path: Path) -> set[str]:
+    assert path.is_file(), (
+        f"{path.relative_to(REPO)} is missing: the Makefile installs the Debian packages it "
+        "lists, and the Dockerfiles are checked against it"
     )
-    lines = SYSTEM_PACKAGES_FILE.read_text(encoding="utf-8").splitlines()
+    lines = path.read_text(encoding="utf-8").splitlines()
     return {w for line in lines for w in line.split("#", 1)[0].split()}
 
 
 def test_c_build_stage_installs_what_the_makefile_needs() -> None:
-    listed = system_packages()
+    listed = system_packages(RUN_PACKAGES_FILE)  # what `make run` installs to build the worker
     needed = {p for p in listed if p.startswith("lib") and p.endswith("-dev")}
-    needed -= {p for p in listed if p.startswith("libclang")}  # sanitizer runtime, not the build
     needed |= listed & {"gcc", "make", "pkg-config"}
     assert {"libhiredis-dev", "libsqlite3-dev", "libcjson-dev"} <= needed
     image = image_of("worker")
@@ -545,6 +546,15 @@ def test_c_build_stage_installs_what_the_makefile_needs() -> None:
     assert needed <= installed, f"the C build stage lacks {sorted(needed - installed)}"
     extra = installed - listed - BUILD_ONLY_EXTRAS
     assert not extra, f"the C build stage installs packages the Makefile does not: {extra}"
+
+
+def test_no_image_installs_what_only_the_tests_need() -> None:
+    test_only = system_packages(TEST_PACKAGES_FILE)
+    assert {"chromium", "clang", "valgrind"} <= test_only
+    assert not test_only & system_packages(RUN_PACKAGES_FILE), "a package is in both lists"
+    for name in ("worker", "api"):
+        for stage in image_of(name).stages:
+            assert not stage.apt_packages() & test_only, f"{name} installs a test-only package"
 
 
 def apt_lists_available() -> bool:
@@ -621,7 +631,7 @@ def test_c_worker_builds_from_what_its_image_copies_and_needs_only_its_runtime_p
     replay_copies(image, build, tmp_path)
     for run in build.args("RUN"):
         if "apt-get" in run:
-            continue  # the packages are installed on this machine (scripts/system-packages.txt)
+            continue  # installed on this machine (scripts/system-packages-run.txt)
         cwd = tmp_path / build.workdir().lstrip("/")
         done = subprocess.run(
             ["sh", "-c", run], cwd=cwd, capture_output=True, text=True, timeout=300, check=False

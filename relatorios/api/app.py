@@ -1,4 +1,9 @@
-"""The FastAPI application: `uvicorn relatorios.api.app:app` or `relatorios api`."""
+"""The FastAPI application, built by a factory:
+
+    uvicorn --factory relatorios.api.app:create_app      (what `relatorios api` runs)
+
+Nothing reads the environment at import time: tests call create_app(Settings(...)).
+"""
 
 from __future__ import annotations
 
@@ -13,11 +18,18 @@ from fastapi import FastAPI
 
 from relatorios import __version__
 from relatorios.api import errors
-from relatorios.api.health import router as health_router
-from relatorios.api.metrics import router as metrics_router
 from relatorios.api.requests import department_names, request_union
-from relatorios.api.routes import build_router
-from relatorios.api.web import router as web_router
+from relatorios.api.responses import ReportInfo
+from relatorios.api.routes import (
+    catalog,
+    dead_letters,
+    health,
+    metrics,
+    orders,
+    states,
+    tasks,
+    web,
+)
 from relatorios.catalog import load_catalog
 from relatorios.logs import setup_logging
 from relatorios.protocol import Keys
@@ -35,41 +47,40 @@ linha. Acompanhe em `GET /relatorios/{task_id}` e baixe em `GET /relatorios/{tas
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
+    """The API for `settings` (default: the environment's), its catalog read now."""
     settings = settings or get_settings()
     setup_logging(settings.log_format, prefix="API: ")
-    catalog = load_catalog(settings.catalog_dir)
+    reports = load_catalog(settings.catalog_dir)
     departments = department_names(settings.db_path)
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        client = aioredis.Redis.from_url(
-            settings.redis_url,
-            decode_responses=True,
-            encoding_errors="replace",  # an `erro` text may hold invalid UTF-8 (from SQLite)
-            socket_connect_timeout=2,
-            socket_timeout=5,
-        )
-        store = TaskStore(client, Keys(settings.queue_name), int(settings.retention_days * 86_400))
-        app.state.store = store
-        sweeper = asyncio.create_task(sweep_forever(store, settings))
-        yield
-        sweeper.cancel()
-        await client.aclose()
-
     app = FastAPI(
-        title="relatorios",
-        version=__version__,
-        description=DESCRIPTION,
-        lifespan=lifespan,
+        title="relatorios", version=__version__, description=DESCRIPTION, lifespan=lifespan
     )
     app.state.settings = settings
+    app.state.catalog = [ReportInfo.of(r, departments) for r in reports.values()]
     errors.install(app)
-    body = request_union(catalog, departments)
-    app.include_router(build_router(catalog, departments, body, settings))
-    app.include_router(health_router)
-    app.include_router(metrics_router)
-    app.include_router(web_router)
+    app.include_router(orders.router(request_union(reports, departments)))
+    for module in (catalog, states, tasks, dead_letters, health, metrics, web):
+        app.include_router(module.router)
     return app
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """While the app serves: the store (one Redis client) and the retention sweep."""
+    settings: Settings = app.state.settings
+    client = aioredis.Redis.from_url(
+        settings.redis_url,
+        decode_responses=True,
+        encoding_errors="replace",  # an `erro` text may hold invalid UTF-8 (from SQLite)
+        socket_connect_timeout=2,
+        socket_timeout=5,
+    )
+    store = TaskStore(client, Keys(settings.queue_name), int(settings.retention_days * 86_400))
+    app.state.store = store
+    sweeper = asyncio.create_task(sweep_forever(store, settings))
+    yield
+    sweeper.cancel()
+    await client.aclose()
 
 
 async def sweep_forever(store: TaskStore, settings: Settings) -> None:
@@ -80,11 +91,3 @@ async def sweep_forever(store: TaskStore, settings: Settings) -> None:
             if expired:
                 log.info("Retenção: %d tarefas expiradas", expired)
         await asyncio.sleep(SWEEP_EVERY_S)
-
-
-def __getattr__(name: str) -> FastAPI:
-    # `relatorios.api.app:app` builds the app on first access, so importing this module for
-    # create_app() in tests does not read the environment's settings.
-    if name == "app":
-        return create_app()
-    raise AttributeError(name)

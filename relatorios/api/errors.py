@@ -6,8 +6,10 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException
 
 from relatorios.protocol import REPORT_TYPE_RE
 from relatorios.tasks import IdempotencyConflict, QueueFull, QueueUnavailable
@@ -25,6 +27,7 @@ MESSAGES = {
     "greater_than_equal": "deve ser maior ou igual a {ge}",
     "less_than_equal": "deve ser menor ou igual a {le}",
     "literal_error": "valor inválido; valores válidos: {expected}",
+    "enum": "valor inválido; valores válidos: {expected}",
     "union_tag_invalid": "tipo de relatório desconhecido {tag}; tipos válidos: {expected_tags}",
     "union_tag_not_found": "campo obrigatório ausente; tipos válidos: GET /tipos-relatorio",
     "date_parsing": "deve ser uma data no formato AAAA-MM-DD",
@@ -69,6 +72,15 @@ async def on_validation_error(_request: Request, exc: RequestValidationError) ->
     )
 
 
+async def on_http_error(request: Request, exc: HTTPException) -> Response:
+    # A JSON body that is not UTF-8 fails in json.loads with UnicodeDecodeError, which FastAPI
+    # answers with an English 400; it is invalid JSON like any other: the same 422.
+    if isinstance(exc.__cause__, UnicodeDecodeError):
+        error = {"type": "json_invalid", "loc": ("body",), "msg": "", "input": {}}
+        return await on_validation_error(request, RequestValidationError([error]))
+    return await http_exception_handler(request, exc)
+
+
 async def on_queue_unavailable(_request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(
         status_code=503,
@@ -91,6 +103,7 @@ async def on_idempotency_conflict(_request: Request, exc: Exception) -> JSONResp
 
 def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, on_validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(HTTPException, on_http_error)  # type: ignore[arg-type]
     app.add_exception_handler(QueueUnavailable, on_queue_unavailable)
     app.add_exception_handler(QueueFull, on_queue_full)
     app.add_exception_handler(IdempotencyConflict, on_idempotency_conflict)

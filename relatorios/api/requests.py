@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
@@ -24,6 +25,7 @@ from pydantic import (
 
 from relatorios.catalog import Param, Report
 from relatorios.protocol import MAX_PARAM_TEXT, text_problem
+from relatorios.sqlite_ro import connect_readonly
 
 EXAMPLES = [
     {
@@ -51,7 +53,7 @@ def department_names(db_path: Path) -> list[str]:
     if not db_path.is_file():
         return []
     try:
-        with sqlite3.connect(f"{db_path.resolve().as_uri()}?mode=ro", uri=True) as conn:
+        with closing(connect_readonly(db_path)) as conn:
             return [row[0] for row in conn.execute("SELECT nome FROM departamentos ORDER BY nome")]
     except sqlite3.Error:
         return []

@@ -1,44 +1,53 @@
-"""Response models of the API (the OpenAPI schema that clients and schemathesis check)."""
+"""Response models of the API (the OpenAPI schema that clients and schemathesis check).
+
+A task's fields are those of protocol.TASK_FIELDS: the models that show a task are built from
+that tuple, so a field the protocol adds appears in every response, with its description.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, create_model
+
+from relatorios.catalog import Report
+from relatorios.protocol import FINAL_STATES, STATUS_LABELS, TASK_FIELDS, F, Status
 
 
-class Accepted(BaseModel):
-    task_id: str = Field(description="UUID da tarefa")
-    status: str = Field(description="sempre 'na_fila' na criação")
-    tipo_relatorio: str
-    parametros: dict[str, Any]
-    arquivo: str = Field(description="nome do CSV que será gerado em export/")
-    criado_em: str
-    status_url: str
-    download_url: str
+def task_fields(names: Collection[str] | None = None, *, present: bool = False) -> dict[str, Any]:
+    """Field definitions (for create_model) of TASK_FIELDS, all of them or those in `names`.
+
+    A field the protocol does not always set is nullable, unless `present` says it is there.
+    """
+    return {
+        f.name: (f.kind if f.always or present else f.kind | None, Field(description=f.doc))
+        for f in TASK_FIELDS
+        if names is None or f.name in names
+    }
 
 
-class TaskStatus(BaseModel):
-    task_id: str
-    status: str = Field(
-        description="na_fila, processando, concluido, falhou, cancelado ou expirado"
-    )
-    tipo_relatorio: str
-    parametros: dict[str, Any]
-    arquivo: str
-    linhas: int = Field(description="linhas de dados escritas até agora")
-    bytes: int = Field(description="bytes do CSV escritos até agora")
-    tentativas: int = Field(description="tentativas iniciadas (falhas temporárias são repetidas)")
-    criado_em: str | None
-    iniciado_em: str | None
-    concluido_em: str | None
-    proxima_tentativa_em: str | None = Field(description="quando a próxima tentativa começa")
-    cancelado_em: str | None
-    expirado_em: str | None
-    erro: str | None
-    worker: str | None
-    status_url: str
-    download_url: str | None = Field(description="presente quando concluído")
+TASK_ID = (str, Field(description="UUID da tarefa"))
+STATUS_URL = (str, Field(description="onde acompanhar a tarefa (GET)"))
+
+# 202 of POST /gerar-relatorio: the new task's fields (those of its queue message) and its URLs.
+Accepted = create_model(
+    "Accepted",
+    __doc__="A tarefa criada, já na fila.",
+    task_id=TASK_ID,
+    **task_fields((F.STATUS, F.TYPE, F.PARAMS, F.FILE, F.CREATED), present=True),
+    status_url=STATUS_URL,
+    download_url=(str, Field(description="onde baixar o CSV quando a tarefa for concluída")),
+)
+
+TaskStatus = create_model(
+    "TaskStatus",
+    __doc__="Uma tarefa: os campos do protocolo (docs/protocol.md) e seus endereços.",
+    task_id=TASK_ID,
+    **task_fields(),
+    status_url=STATUS_URL,
+    download_url=(str | None, Field(description="presente quando concluída")),
+)
 
 
 class TaskPage(BaseModel):
@@ -46,6 +55,22 @@ class TaskPage(BaseModel):
     limite: int
     offset: int
     tarefas: list[TaskStatus]
+
+
+class StateInfo(BaseModel):
+    """Um estado de tarefa (Status de relatorios/protocol.py), como páginas e clientes o mostram."""
+
+    status: Status = Field(description="o valor do campo `status` de uma tarefa")
+    nome: str = Field(description="o nome do estado no protocolo: QUEUED, RUNNING, DONE…")
+    rotulo: str = Field(description="como mostrar o estado a pessoas")
+    final: bool = Field(description="a tarefa terminou: não roda mais e não pode ser cancelada")
+
+    @classmethod
+    def all(cls) -> list[StateInfo]:
+        return [
+            cls(status=s, nome=s.name, rotulo=STATUS_LABELS[s], final=s in FINAL_STATES)
+            for s in Status
+        ]
 
 
 class DeadLetter(BaseModel):
@@ -81,7 +106,32 @@ class ReportInfo(BaseModel):
     descricao: str
     parametros: list[ParamInfo]
 
+    @classmethod
+    def of(cls, report: Report, departments: list[str]) -> ReportInfo:
+        """A report of the catalog as GET /tipos-relatorio shows it (with the department list)."""
+        params = [
+            ParamInfo(
+                nome=p.name,
+                tipo=p.kind,
+                obrigatorio=p.required,
+                rotulo=p.label,
+                padrao=p.default,
+                minimo=p.minimum,
+                maximo=p.maximum,
+                opcoes=departments if p.kind == "department" and departments else None,
+            )
+            for p in report.params
+        ]
+        return cls(
+            tipo=report.type, titulo=report.title, descricao=report.description, parametros=params
+        )
+
 
 class Problem(BaseModel):
     detail: str
     status: str | None = None
+
+
+UNAVAILABLE: dict[int | str, dict[str, Any]] = {
+    503: {"model": Problem, "description": "Redis inacessível ou fila cheia: nada foi enfileirado"}
+}

@@ -1,6 +1,7 @@
 // The analysts' page: order a report from the catalog and follow its tasks.
-// Plain JS, no build step, no CDN. Talks only to this API: GET /tipos-relatorio,
+// Plain JS, no build step, no CDN. Talks only to this API: GET /estados, GET /tipos-relatorio,
 // POST /gerar-relatorio, GET /relatorios (polled), DELETE /relatorios/{id}, GET /health.
+// Task states are never spelled here: GET /estados serves them from the protocol (Status).
 "use strict";
 
 (function () {
@@ -9,15 +10,10 @@
   const HEALTH_MS = 5000;
   const PAGE = 20;
   const MAX_PAGE = 100; // the API's maximum `limite`
-  const FINAL = new Set(["concluido", "falhou", "cancelado", "expirado"]);
-  const STATUS_LABEL = {
-    na_fila: "Na fila",
-    processando: "Processando",
-    concluido: "Concluído",
-    falhou: "Falhou",
-    cancelado: "Cancelado",
-    expirado: "Expirado",
-  };
+  // Filled by loadStates() from GET /estados before anything is drawn.
+  const S = {}; // protocol name -> status value, e.g. S.DONE
+  const STATUS_LABEL = {}; // status value -> label
+  const FINAL = new Set(); // status values of the final states
 
   const $ = (id) => document.getElementById(id);
   const state = {
@@ -116,6 +112,35 @@
     const params = task.parametros || {};
     const sorted = Object.keys(params).sort().map((k) => [k, params[k]]);
     return `${task.tipo_relatorio}|${JSON.stringify(sorted)}`;
+  }
+
+  // ---------- the task states ----------
+
+  async function loadStates() {
+    let result;
+    try {
+      result = await api("GET", "/estados");
+    } catch (_) {
+      result = { ok: false };
+    }
+    if (!result.ok || !Array.isArray(result.data)) return false;
+    const filter = $("filtro-status");
+    for (const item of result.data) {
+      S[item.nome] = item.status;
+      STATUS_LABEL[item.status] = item.rotulo;
+      if (item.final) FINAL.add(item.status);
+      filter.append(el("option", { value: item.status, text: item.rotulo }));
+    }
+    return true;
+  }
+
+  async function start() {
+    while (!(await loadStates())) {
+      showConnection("Não foi possível falar com a API; nova tentativa em 3 s…");
+      await new Promise((resolve) => setTimeout(resolve, 3000));
+    }
+    showConnection(null);
+    loadCatalog();
   }
 
   // ---------- the order form ----------
@@ -373,7 +398,7 @@
     const tasks = page.tarefas;
     // Oldest first, so the newest finished run of each report+parameters wins.
     for (const task of [...tasks].reverse()) {
-      if (task.status === "concluido") state.lastRows.set(runKey(task), task.linhas);
+      if (task.status === S.DONE) state.lastRows.set(runKey(task), task.linhas);
     }
     const seen = new Set();
     tasks.forEach((task, index) => {
@@ -458,17 +483,17 @@
 
   function countsText(task) {
     const rows = `${numberFmt.format(task.linhas)} linhas`;
-    if (task.status === "na_fila" && task.tentativas > 0) {
+    if (task.status === S.QUEUED && task.tentativas > 0) {
       // A temporary failure: the task waits for its next attempt.
       const when = task.proxima_tentativa_em ? ` às ${formatWhen(task.proxima_tentativa_em)}` : "";
       return `nova tentativa${when} (${task.tentativas} já feitas)`;
     }
-    if (task.status === "na_fila") {
+    if (task.status === S.QUEUED) {
       const waited = secondsBetween(task.criado_em, "agora");
       return waited === null ? "aguardando um worker" : `aguardando um worker há ${formatDuration(waited)}`;
     }
-    if (task.status === "expirado") return "arquivo apagado pela retenção";
-    if (task.status === "processando") {
+    if (task.status === S.EXPIRED) return "arquivo apagado pela retenção";
+    if (task.status === S.RUNNING) {
       const elapsed = secondsBetween(task.iniciado_em, "agora");
       const estimate = estimatePercent(task);
       const pieces = [rows, elapsed === null ? null : `${formatDuration(elapsed)} decorridos`];
@@ -477,7 +502,7 @@
     }
     const took = secondsBetween(task.iniciado_em || task.criado_em, task.concluido_em);
     const duration = took === null ? null : `em ${formatDuration(took)}`;
-    if (task.status !== "concluido") {
+    if (task.status !== S.DONE) {
       // A failed or cancelled task: its partial file was removed, so only the rows matter.
       // Counted from the order, retries included: what the analyst waited.
       const waited = secondsBetween(task.criado_em, task.concluido_em);
@@ -494,22 +519,22 @@
   }
 
   function updateProgress(bar, task) {
-    bar.hidden = task.status === "na_fila";
-    if (task.status === "processando") {
+    bar.hidden = task.status === S.QUEUED;
+    if (task.status === S.RUNNING) {
       const estimate = estimatePercent(task);
       // No value attribute = an indeterminate bar: the total is unknown until the query ends.
       if (estimate === null) bar.removeAttribute("value");
       else bar.value = estimate;
     } else {
-      bar.value = task.status === "concluido" ? 100 : 0;
-      bar.hidden = task.status !== "concluido";
+      bar.value = task.status === S.DONE ? 100 : 0;
+      bar.hidden = task.status !== S.DONE;
     }
   }
 
   function renderActions(item, task) {
     const box = item.parts.actions;
     box.replaceChildren();
-    if (task.status === "concluido" && task.download_url) {
+    if (task.status === S.DONE && task.download_url) {
       box.append(
         el("a", {
           class: "botao primario",
@@ -520,7 +545,7 @@
         }),
       );
     }
-    if (task.status === "na_fila" || task.status === "processando") {
+    if (!FINAL.has(task.status)) {
       const button = el("button", {
         type: "button",
         class: "botao perigo",
@@ -539,8 +564,6 @@
     try {
       const result = await api("DELETE", `/relatorios/${taskId}`);
       if (result.ok) text = "Cancelamento pedido.";
-      else if (result.status === 405 || result.status === 501)
-        text = "Esta versão da API ainda não permite cancelar tarefas.";
       else if (result.status === 404) text = "Tarefa não encontrada.";
       else text = detailText(result.data, `Não foi possível cancelar (HTTP ${result.status}).`);
     } catch (_) {
@@ -552,7 +575,7 @@
   }
 
   function announce(item, task) {
-    const what = STATUS_LABEL[task.status].toLowerCase();
+    const what = (STATUS_LABEL[task.status] || task.status).toLowerCase();
     $("anuncio").textContent = `Relatório ${item.title} (${item.short}): ${what}.`;
   }
 
@@ -593,7 +616,7 @@
     document.addEventListener("visibilitychange", () => {
       if (!document.hidden) refreshTasks();
     });
-    loadCatalog();
+    start();
     refreshHealth();
   });
 })();

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
-from redis.exceptions import RedisError
 
-from relatorios.api.monitoring import awaited, database_problem_async, live_workers
-from relatorios.tasks import TaskStore
+from relatorios.api.deps import SettingsDep, StoreDep
+from relatorios.monitoring import database_problem_async
+from relatorios.protocol import HEARTBEAT_TTL_S
+from relatorios.tasks import QueueUnavailable
 
 router = APIRouter()
 
@@ -36,20 +37,18 @@ EXAMPLE = {
         503: {"description": "degradado: veja `problemas`"},
     },
 )
-async def health(request: Request) -> JSONResponse:
-    store: TaskStore = request.app.state.store
-    settings = request.app.state.settings
+async def health(store: StoreDep, settings: SettingsDep) -> JSONResponse:
     problems: list[str] = []
     body: dict[str, Any] = {"redis": True, "fila": None, "trabalhadores_vivos": 0}
     try:
-        await store.redis.ping()
-        body["fila"] = int(await awaited(store.redis.llen(store.keys.queue)))
-        workers = await live_workers(store.redis, store.keys)
+        await store.ping()
+        body["fila"] = await store.queue_depth()
+        workers = await store.live_workers()
         body["trabalhadores_vivos"] = len(workers)
         body["trabalhadores"] = [w.as_dict() for w in workers]
         if not workers:
-            problems.append("nenhum worker ativo (sem heartbeat nos últimos 30 s)")
-    except (RedisError, OSError) as exc:
+            problems.append(f"nenhum worker ativo (sem heartbeat nos últimos {HEARTBEAT_TTL_S} s)")
+    except (QueueUnavailable, OSError) as exc:
         body["redis"] = False
         problems.append(f"Redis inacessível: {exc}")
     db_problem = await database_problem_async(settings.db_path)

@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -21,22 +21,16 @@ from prometheus_client.core import (
     Metric,
 )
 from prometheus_client.registry import Collector
-from redis.exceptions import RedisError
 
-from relatorios.api.monitoring import (
-    RECENT_TASKS,
-    TaskSample,
-    WorkerBeat,
-    awaited,
-    counters,
-    live_workers,
-    recent_tasks,
-)
+from relatorios.api.deps import StoreDep
+from relatorios.monitoring import TaskSample, WorkerBeat
 from relatorios.protocol import Stat, Status
-from relatorios.tasks import TaskStore
+from relatorios.tasks import QueueUnavailable, TaskStore
 
 router = APIRouter()
 
+# A scrape reads at most this many of the newest task hashes, so its cost does not grow forever.
+RECENT_TASKS = 10_000
 DURATION_BUCKETS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800)
 ROW_BUCKETS = (10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000)
 WORKER_KINDS = ("c", "python")
@@ -58,13 +52,13 @@ class Snapshot:
 async def take_snapshot(store: TaskStore) -> Snapshot:
     try:
         return Snapshot(
-            queue_depth=int(await awaited(store.redis.llen(store.keys.queue))),
-            registered=int(await store.redis.zcard(store.keys.tasks)),
-            workers=await live_workers(store.redis, store.keys),
-            tasks=await recent_tasks(store.redis, store.keys),
-            counters=await counters(store.redis, store.keys),
+            queue_depth=await store.queue_depth(),
+            registered=await store.task_count(),
+            workers=await store.live_workers(),
+            tasks=await store.recent_tasks(RECENT_TASKS),
+            counters=await store.counters(),
         )
-    except (RedisError, OSError):
+    except (QueueUnavailable, OSError):
         return Snapshot(redis_up=False)
 
 
@@ -168,8 +162,8 @@ def _le(bound: float) -> str:
     response_class=Response,
     responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "formato texto"}},
 )
-async def metrics(request: Request) -> Response:
-    snapshot = await take_snapshot(request.app.state.store)
+async def metrics(store: StoreDep) -> Response:
+    snapshot = await take_snapshot(store)
     registry = CollectorRegistry(auto_describe=False)
     registry.register(SnapshotCollector(snapshot))
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,15 @@
+"""`GET /tipos-relatorio`: the report catalog, read once at start-up."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from relatorios.api.deps import CatalogDep
+from relatorios.api.responses import ReportInfo
+
+router = APIRouter()
+
+
+@router.get("/tipos-relatorio", response_model=list[ReportInfo], summary="Catálogo")
+async def tipos_relatorio(catalog: CatalogDep) -> list[ReportInfo]:
+    return catalog
