@@ -138,22 +138,21 @@ static int parse_param(message *m, const cJSON *item) {
     return WK_OK;
 }
 
-/* Everything after the task id. The members tipo_relatorio, arquivo and parametros have the
- * names of the task fields they become (docs/protocol.md). */
+/* Everything after the task id (docs/protocol.md, "Message"). */
 static int parse_body(message *m, const cJSON *obj) {
-    const cJSON *version = cJSON_GetObjectItemCaseSensitive(obj, "versao");
+    const cJSON *version = cJSON_GetObjectItemCaseSensitive(obj, M_VERSION);
     if (!cJSON_IsNumber(version) || version->valuedouble != PROTO_PROTOCOL_VERSION)
-        return wk_error(m->errstr, "campo 'versao' ausente ou diferente de %d",
+        return wk_error(m->errstr, "campo '%s' ausente ou diferente de %d", M_VERSION,
                         PROTO_PROTOCOL_VERSION);
-    const char *tipo = field(obj, F_TYPE, RE_TYPE);
-    if (tipo == NULL) return wk_error(m->errstr, "campo 'tipo_relatorio' ausente ou inválido");
+    const char *tipo = field(obj, M_TYPE, RE_TYPE);
+    if (tipo == NULL) return wk_error(m->errstr, "campo '%s' ausente ou inválido", M_TYPE);
     snprintf(m->tipo, sizeof m->tipo, "%s", tipo);
-    const char *arquivo = field(obj, F_FILE, RE_FILE_NAME);
-    if (arquivo == NULL) return wk_error(m->errstr, "campo 'arquivo' ausente ou inválido");
+    const char *arquivo = field(obj, M_FILE, RE_FILE_NAME);
+    if (arquivo == NULL) return wk_error(m->errstr, "campo '%s' ausente ou inválido", M_FILE);
     snprintf(m->arquivo, sizeof m->arquivo, "%s", arquivo);
-    const cJSON *params = cJSON_GetObjectItemCaseSensitive(obj, F_PARAMS);
+    const cJSON *params = cJSON_GetObjectItemCaseSensitive(obj, M_PARAMS);
     if (params != NULL && !cJSON_IsObject(params))
-        return wk_error(m->errstr, "campo 'parametros' deve ser um objeto");
+        return wk_error(m->errstr, "campo '%s' deve ser um objeto", M_PARAMS);
     if (cJSON_GetArraySize(params) > PROTO_MAX_PARAMS)
         return wk_error(m->errstr, "mais de %d parâmetros", PROTO_MAX_PARAMS);
     for (const cJSON *p = params ? params->child : NULL; p != NULL; p = p->next)
@@ -185,9 +184,10 @@ int message_parse(message *m, const char *raw, size_t len) {
     if (rc == WK_OK && !cJSON_IsObject(root))
         rc = wk_error(m->errstr, "mensagem não é um objeto JSON");
     if (rc == WK_OK) {
-        const char *id = field(root, "task_id", RE_TASK_ID);
+        const char *id = field(root, M_TASK_ID, RE_TASK_ID);
         if (id == NULL) {
-            rc = wk_error(m->errstr, "campo 'task_id' ausente ou inválido (UUID em minúsculas)");
+            rc = wk_error(m->errstr, "campo '%s' ausente ou inválido (UUID em minúsculas)",
+                          M_TASK_ID);
         } else {
             snprintf(m->task_id, sizeof m->task_id, "%s", id);
             m->has_task_id = 1;

@@ -57,6 +57,26 @@
 #define STATUS_CANCELLED "cancelado"
 #define STATUS_EXPIRED "expirado"
 
+/* Members of a queue message, a heartbeat and a dead letter. */
+#define M_VERSION "versao"
+#define M_TASK_ID "task_id"
+#define M_TYPE "tipo_relatorio"
+#define M_PARAMS "parametros"
+#define M_FILE "arquivo"
+#define M_CREATED "criado_em"
+#define BEAT_ID "id"
+#define BEAT_KIND "tipo"
+#define BEAT_PID "pid"
+#define BEAT_HOST "host"
+#define BEAT_STARTED "iniciado_em"
+#define BEAT_TASK "tarefa"
+#define DEAD_TASK_ID "task_id"
+#define DEAD_REASON "motivo"
+#define DEAD_MESSAGE "mensagem"
+#define DEAD_SIZE "tamanho"
+#define DEAD_AT "em"
+#define DEAD_WORKER "worker"
+
 /* Fields of the task hash. */
 #define F_STATUS "status"
 #define F_TYPE "tipo_relatorio"

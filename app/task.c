@@ -124,12 +124,12 @@ static char *dead_letter_json(const worker *w, const char *raw, size_t len, cons
     cJSON *obj = cJSON_CreateObject();
     char *json = NULL;
     if (excerpt != NULL && obj != NULL &&
-        (task_id ? cJSON_AddStringToObject(obj, "task_id", task_id)
-                 : cJSON_AddNullToObject(obj, "task_id")) &&
-        cJSON_AddStringToObject(obj, "motivo", reason) &&
-        cJSON_AddStringToObject(obj, "mensagem", excerpt) &&
-        cJSON_AddNumberToObject(obj, "tamanho", (double)len) &&
-        cJSON_AddStringToObject(obj, "em", now) && cJSON_AddStringToObject(obj, "worker", w->id))
+        (task_id ? cJSON_AddStringToObject(obj, DEAD_TASK_ID, task_id)
+                 : cJSON_AddNullToObject(obj, DEAD_TASK_ID)) &&
+        cJSON_AddStringToObject(obj, DEAD_REASON, reason) &&
+        cJSON_AddStringToObject(obj, DEAD_MESSAGE, excerpt) &&
+        cJSON_AddNumberToObject(obj, DEAD_SIZE, (double)len) &&
+        cJSON_AddStringToObject(obj, DEAD_AT, now) && cJSON_AddStringToObject(obj, DEAD_WORKER, w->id))
         json = cJSON_PrintUnformatted(obj);
     cJSON_Delete(obj);
     free(excerpt);

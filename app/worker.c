@@ -33,13 +33,13 @@ void worker_close(worker *w) { store_close(&w->st); }
 static char *heartbeat_json(const worker *w) {
     cJSON *obj = cJSON_CreateObject();
     char *json = NULL;
-    if (obj != NULL && cJSON_AddStringToObject(obj, "id", w->id) &&
-        cJSON_AddStringToObject(obj, "tipo", WORKER_KIND) &&
-        cJSON_AddNumberToObject(obj, "pid", (double)getpid()) &&
-        cJSON_AddStringToObject(obj, "host", w->host) &&
-        cJSON_AddStringToObject(obj, "iniciado_em", w->started) &&
-        (w->current ? cJSON_AddStringToObject(obj, "tarefa", w->current)
-                    : cJSON_AddNullToObject(obj, "tarefa")))
+    if (obj != NULL && cJSON_AddStringToObject(obj, BEAT_ID, w->id) &&
+        cJSON_AddStringToObject(obj, BEAT_KIND, WORKER_KIND) &&
+        cJSON_AddNumberToObject(obj, BEAT_PID, (double)getpid()) &&
+        cJSON_AddStringToObject(obj, BEAT_HOST, w->host) &&
+        cJSON_AddStringToObject(obj, BEAT_STARTED, w->started) &&
+        (w->current ? cJSON_AddStringToObject(obj, BEAT_TASK, w->current)
+                    : cJSON_AddNullToObject(obj, BEAT_TASK)))
         json = cJSON_PrintUnformatted(obj);
     cJSON_Delete(obj);
     return json;

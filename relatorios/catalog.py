@@ -1,13 +1,8 @@
 """The report catalog: one `<TYPE>.sql` file per report type in one folder read by every worker.
 
-A report file opens with `-- @key value` header lines that only the API reads (SQLite ignores
-comments, so the C worker runs the same file unchanged):
-
-    -- @title Gastos por departamento
-    -- @description Todas as transações não canceladas ...
-    -- @param departamento department required "Departamento (ex.: Engenharia de Software)"
-    -- @param limite integer default=100 min=1 max=5000 "Quantos funcionários listar"
-
+The format is docs/catalog.md: `-- @key value` header lines (`@title`, `@description`,
+`@param name kind [required|optional] [default=V] [min=N] [max=N] "label"`) that the database
+ignores and the API and both workers read (the C worker with app/catalog.c, the same way).
 Parameter kinds: `text`, `integer`, `date` (YYYY-MM-DD) and `department` (text that must be the
 name of a department of the database). Every `:name` in the SQL must have a `@param` line.
 """

@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from relatorios.protocol import TASK_ID_RE, F
+from relatorios.protocol import TASK_ID_RE, F, M
 
 DEFAULT_API = "http://localhost:8000"
 TIMEOUT_S = 10.0
@@ -81,7 +81,7 @@ class ApiClient:
         return data if isinstance(data, list) else []
 
     def submit(self, report_type: str, params: dict[str, Any]) -> dict[str, Any]:
-        body = {"tipo_relatorio": report_type, "parametros": params}
+        body = {M.TYPE: report_type, M.PARAMS: params}
         return dict(self.json("POST", "/gerar-relatorio", json=body))
 
     def status(self, task_id: str) -> dict[str, Any]:

@@ -174,7 +174,7 @@ def listar(
         return 0
     table = Table(title=f"{len(tasks)} de {page['total']} tarefas (mais novas primeiro)")
     table.add_column("ID", no_wrap=True, min_width=36)  # whole, to be copied
-    for name in ("tipo", "status", "linhas", "criado em", "erro"):
+    for name in ("tipo", "estado", F.ROWS, "criado em", F.ERROR):
         table.add_column(name, overflow="fold")
     for task in tasks:
         table.add_row(

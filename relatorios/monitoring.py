@@ -16,7 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from relatorios.protocol import F
+from relatorios.protocol import Beat, F
 from relatorios.sqlite_ro import connect_readonly
 
 # The fields of a task hash that metrics read (TaskSample), in sample_from's order.
@@ -32,7 +32,7 @@ class WorkerBeat:
     task: str | None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "tipo": self.kind, "tarefa": self.task}
+        return {Beat.ID: self.id, Beat.KIND: self.kind, Beat.TASK: self.task}
 
 
 @dataclass(frozen=True)
@@ -84,8 +84,8 @@ def beat_from(worker_id: str, value: bytes | str | None) -> WorkerBeat | None:
         data = {}
     if not isinstance(data, dict):
         data = {}
-    kind = data.get("tipo") or worker_kind(worker_id)
-    task = data.get("tarefa")
+    kind = data.get(Beat.KIND) or worker_kind(worker_id)
+    task = data.get(Beat.TASK)
     return WorkerBeat(worker_id, str(kind), str(task) if task else None)
 
 

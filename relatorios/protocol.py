@@ -147,6 +147,39 @@ ERROR_TEXTS: dict[ErrorCode, str] = {
 }
 
 
+class M:
+    """Members of a queue message (docs/protocol.md, "Message")."""
+
+    VERSION = "versao"
+    TASK_ID = "task_id"
+    TYPE = "tipo_relatorio"
+    PARAMS = "parametros"
+    FILE = "arquivo"
+    CREATED = "criado_em"
+
+
+class Beat:
+    """Members of a worker's heartbeat, the JSON value of `<queue>:trabalhador:<worker_id>`."""
+
+    ID = "id"
+    KIND = "tipo"  # "c" or "python"
+    PID = "pid"
+    HOST = "host"
+    STARTED = "iniciado_em"
+    TASK = "tarefa"  # the task id being run, or null
+
+
+class Dead:
+    """Members of a dead letter, one JSON object of the list `<queue>:mortas`."""
+
+    TASK_ID = "task_id"  # or null when the message named none
+    REASON = "motivo"
+    MESSAGE = "mensagem"  # the raw message, at most DEAD_LETTER_EXCERPT bytes
+    SIZE = "tamanho"  # of the whole raw message, in bytes
+    AT = "em"
+    WORKER = "worker"
+
+
 class F:
     """Field names of the task hash `<queue>:tarefa:<task_id>`."""
 
@@ -317,12 +350,12 @@ class Message:
     def to_json(self) -> str:
         return json.dumps(
             {
-                "versao": PROTOCOL_VERSION,
-                "task_id": self.task_id,
-                "tipo_relatorio": self.report_type,
-                "parametros": self.params,
-                "arquivo": self.file,
-                "criado_em": self.created_at,
+                M.VERSION: PROTOCOL_VERSION,
+                M.TASK_ID: self.task_id,
+                M.TYPE: self.report_type,
+                M.PARAMS: self.params,
+                M.FILE: self.file,
+                M.CREATED: self.created_at,
             },
             ensure_ascii=False,
             separators=(",", ":"),
@@ -345,7 +378,7 @@ def parse_message(raw: bytes | str) -> Message:
         raise InvalidMessage("mensagem não é JSON válido em UTF-8") from None
     if not isinstance(obj, dict):
         raise InvalidMessage("mensagem não é um objeto JSON")
-    task_id = obj.get("task_id")
+    task_id = obj.get(M.TASK_ID)
     if not isinstance(task_id, str) or not TASK_ID_RE.match(task_id):
         raise InvalidMessage("campo 'task_id' ausente ou inválido (UUID em minúsculas)")
     return _parse_body(obj, task_id)
@@ -384,23 +417,23 @@ def _parse_body(obj: dict[str, Any], task_id: str) -> Message:
     def bad(reason: str) -> InvalidMessage:
         return InvalidMessage(reason, task_id)
 
-    version = obj.get("versao")
+    version = obj.get(M.VERSION)
     if not is_number(version) or version != PROTOCOL_VERSION:
         raise bad(f"campo 'versao' ausente ou diferente de {PROTOCOL_VERSION}")
-    report_type = obj.get("tipo_relatorio")
+    report_type = obj.get(M.TYPE)
     if not isinstance(report_type, str) or not REPORT_TYPE_RE.match(report_type):
         raise bad("campo 'tipo_relatorio' ausente ou inválido")
-    file = obj.get("arquivo")
+    file = obj.get(M.FILE)
     if not isinstance(file, str) or not FILE_NAME_RE.match(file):
         raise bad("campo 'arquivo' ausente ou inválido")
-    params = obj.get("parametros", {})
+    params = obj.get(M.PARAMS, {})
     if not isinstance(params, dict):
         raise bad("campo 'parametros' deve ser um objeto")
     if len(params) > MAX_PARAMS:
         raise bad(f"mais de {MAX_PARAMS} parâmetros")
     for name, value in params.items():
         _check_param(name, value, bad)
-    created = obj.get("criado_em")
+    created = obj.get(M.CREATED)
     created_at = created if isinstance(created, str) and len(created) <= MAX_CREATED_AT else ""
     return Message(task_id, report_type, params, file, created_at or now_iso())
 

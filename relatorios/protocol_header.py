@@ -18,7 +18,7 @@ from pathlib import Path
 from types import ModuleType
 
 from relatorios import protocol
-from relatorios.protocol import ERROR_TEXTS, ErrorCode, F, Stat, Status
+from relatorios.protocol import ERROR_TEXTS, Beat, Dead, ErrorCode, F, M, Stat, Status
 
 HEADER = Path(__file__).resolve().parent.parent / "app" / "protocol.h"
 
@@ -80,6 +80,11 @@ def render() -> str:
         "",
         "/* Task states (field `status`). */",
         *(f"#define STATUS_{s.name} {c_string(s.value)}" for s in Status),
+        "",
+        "/* Members of a queue message, a heartbeat and a dead letter. */",
+        *members("M", M),
+        *members("BEAT", Beat),
+        *members("DEAD", Dead),
         "",
         "/* Fields of the task hash. */",
         *members("F", F),

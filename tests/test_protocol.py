@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,6 +16,7 @@ from relatorios.protocol import (
     ErrorCode,
     F,
     InvalidMessage,
+    M,
     Message,
     Status,
     bind_value,
@@ -155,3 +158,33 @@ def test_the_c_header_carries_every_state_field_and_error_code() -> None:
         assert f'"{value}"' in header, value
     assert '#define KEY_TASK_FMT "%s:tarefa:%s"' in header
     assert f"#define PROTO_MAX_SAFE_INTEGER {2**53}LL" in header
+
+
+# Words that also name other things than a task field: the `status` and `worker` subcommands of
+# the CLI, /health's own `status`, the C worker's binary, `parametros` of the catalog's report
+# descriptions (GET /tipos-relatorio), `task_id` as every log line and response names the id.
+# Everything else is spelled only by relatorios/protocol.py (and app/protocol.h, generated).
+OTHER_MEANINGS = {"status", "worker", "parametros", "task_id"}
+QUOTED = re.compile(r"""["']([a-z][a-z_]*)["']""")
+
+
+def protocol_words() -> set[str]:
+    words = {str(s) for s in Status} | {str(c) for c in ErrorCode}
+    for holder in (F, M):
+        words |= {v for k, v in vars(holder).items() if k.isupper() and isinstance(v, str)}
+    return words - OTHER_MEANINGS
+
+
+def test_no_state_field_or_error_code_is_spelled_outside_the_protocol() -> None:
+    repo = Path(__file__).resolve().parent.parent
+    sources = [*(repo / "relatorios").rglob("*.py"), *(repo / "app").glob("*.[ch]")]
+    words = protocol_words()
+    spelled = [
+        f"{path.relative_to(repo)}:{number}: {match.group(1)}"
+        for path in sources
+        if path.name not in ("protocol.py", "protocol.h")
+        for number, line in enumerate(path.read_text("utf-8").splitlines(), 1)
+        for match in QUOTED.finditer(line)
+        if match.group(1) in words
+    ]
+    assert not spelled, "use relatorios.protocol (or app/protocol.h):\n" + "\n".join(spelled)

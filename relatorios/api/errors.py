@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
-from relatorios.protocol import REPORT_TYPE_RE
+from relatorios.protocol import REPORT_TYPE_RE, M
 from relatorios.tasks import IdempotencyConflict, QueueFull, QueueUnavailable
 
 # Pydantic error type -> Portuguese message; {…} placeholders come from the error's ctx.
@@ -54,7 +54,7 @@ def translate(error: dict[str, Any]) -> dict[str, Any]:
     # The union's tag (the report type) is in the path pydantic reports; users wrote no such key.
     loc = [str(part) for part in error["loc"][1:] if not REPORT_TYPE_RE.match(str(part))]
     if error["type"] == "union_tag_not_found":
-        loc.append("tipo_relatorio")
+        loc.append(M.TYPE)
     field = ".".join(loc)
     return {
         "loc": list(error["loc"]),

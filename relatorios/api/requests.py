@@ -24,15 +24,12 @@ from pydantic import (
 )
 
 from relatorios.catalog import Param, Report
-from relatorios.protocol import MAX_PARAM_TEXT, text_problem
+from relatorios.protocol import MAX_PARAM_TEXT, M, text_problem
 from relatorios.sqlite_ro import connect_readonly
 
 EXAMPLES = [
-    {
-        "tipo_relatorio": "GASTOS_POR_DEPARTAMENTO",
-        "parametros": {"departamento": "Engenharia de Software"},
-    },
-    {"tipo_relatorio": "PAGAMENTOS_PENDENTES", "parametros": {}},
+    {M.TYPE: "GASTOS_POR_DEPARTAMENTO", M.PARAMS: {"departamento": "Engenharia de Software"}},
+    {M.TYPE: "PAGAMENTOS_PENDENTES", M.PARAMS: {}},
 ]
 
 
@@ -116,5 +113,5 @@ def request_union(catalog: dict[str, Report], departments: list[str]) -> Any:
     models = tuple(request_model(r, departments) for r in catalog.values())
     return Annotated[
         Union[models],  # noqa: UP007 - a runtime tuple of models needs typing.Union
-        Field(discriminator="tipo_relatorio"),
+        Field(discriminator=M.TYPE),
     ]

@@ -29,6 +29,7 @@ from relatorios.protocol import (
     REDIS_BACKOFF_FIRST_S,
     REDIS_BACKOFF_MAX_S,
     WATCH_EVERY_S,
+    Beat,
     ErrorCode,
     F,
     InvalidMessage,
@@ -44,7 +45,7 @@ from relatorios.protocol import (
 from relatorios.settings import Settings, get_settings
 from relatorios.worker.export import export, resolve_params
 from relatorios.worker.report import Interrupted, ReportError
-from relatorios.worker.state import TaskStates, recover
+from relatorios.worker.state import Fields, TaskStates, recover
 
 log = logging.getLogger("relatorios.worker")
 SHUTDOWN = "desligamento"
@@ -132,12 +133,12 @@ class Worker:
         if not force and time.monotonic() - self._last_beat < HEARTBEAT_EVERY_S:
             return
         beat = {
-            "id": self.id,
-            "tipo": "python",
-            "pid": os.getpid(),
-            "host": socket.gethostname(),
-            "iniciado_em": self.started_at,
-            "tarefa": self.current,
+            Beat.ID: self.id,
+            Beat.KIND: "python",
+            Beat.PID: os.getpid(),
+            Beat.HOST: socket.gethostname(),
+            Beat.STARTED: self.started_at,
+            Beat.TASK: self.current,
         }
         self.redis.set(self.keys.worker(self.id), json.dumps(beat), ex=HEARTBEAT_TTL_S)
         self._last_beat = time.monotonic()
@@ -193,7 +194,7 @@ class Worker:
         key = self.keys.task(message.task_id)
         limit = self.settings.max_attempts
         while True:
-            attempt = int(self.redis.hincrby(key, F.ATTEMPTS, 1))  # type: ignore[arg-type]
+            attempt = int(self.redis.hincrby(key, F.ATTEMPTS, 1))
             if attempt > limit:
                 last = self.redis.hget(key, F.ERROR) or "o worker parou durante a tarefa"
                 self.give_up(message.task_id, raw, limit, str(last))
@@ -278,7 +279,7 @@ class Worker:
         """Wait before the next attempt, watching for cancellation and shutdown."""
         delay = retry_delay(self.settings.retry_base_s, attempt)
         next_at = iso(datetime.now(UTC) + timedelta(seconds=delay))
-        fields = {F.ERROR: str(error), F.ERROR_CODE: error.code, F.NEXT_ATTEMPT: next_at}
+        fields: Fields = {F.ERROR: str(error), F.ERROR_CODE: error.code, F.NEXT_ATTEMPT: next_at}
         self.redis.hset(self.keys.task(message.task_id), mapping=fields)
         log.warning(
             "Falha temporária (task_id=%s, tentativa=%d): %s%s; nova tentativa em %.1fs",
@@ -302,7 +303,7 @@ class Worker:
 
     def done(self, message: Message, raw: bytes, rows: int, size: int) -> None:
         target = self.settings.export_dir / message.file
-        fields: dict[str, str | int] = {F.ROWS: rows, F.BYTES: size}
+        fields: Fields = {F.ROWS: rows, F.BYTES: size}
         if self.record(message.task_id, raw, Status.DONE, fields, target):
             log.info(
                 "Relatório gerado com sucesso! (task_id=%s, arquivo=%s, linhas=%d, bytes=%d)",
@@ -325,7 +326,7 @@ class Worker:
     def fail(self, task_id: str, raw: bytes, error: ReportError) -> None:
         detail = f" ({error.detail})" if error.detail else ""
         log.error("Falha na tarefa (task_id=%s): %s%s", task_id, error, detail)
-        fields: dict[str, str | int] = {F.ERROR: str(error), F.ERROR_CODE: error.code}
+        fields: Fields = {F.ERROR: str(error), F.ERROR_CODE: error.code}
         self.record(task_id, raw, Status.FAILED, fields)
 
     def give_up(self, task_id: str, raw: bytes, limit: int, last: str) -> None:
@@ -339,7 +340,7 @@ class Worker:
         task_id: str,
         raw: bytes,
         status: Status,
-        fields: dict[str, str | int],
+        fields: Fields,
         output: Path | None = None,
     ) -> bool:
         """Record a final state, retrying while Redis is away (the file is already complete)."""

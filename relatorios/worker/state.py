@@ -12,12 +12,14 @@ import logging
 from pathlib import Path
 
 import redis
+from redis.typing import EncodableT, FieldT
 
 from relatorios.protocol import (
     DEAD_LETTER_EXCERPT,
     DEAD_LETTERS_KEPT,
     FINAL_STATES,
     RECORD_GRACE_S,
+    Dead,
     F,
     InvalidMessage,
     Keys,
@@ -28,6 +30,9 @@ from relatorios.protocol import (
 )
 
 log = logging.getLogger("relatorios.worker")
+# Fields of a task hash to write. redis-py's Mapping is invariant in its key type: a dict[str, …]
+# is not a Mapping[str | bytes | …, …], so the alias names redis-py's own types.
+Fields = dict[FieldT, EncodableT]
 STAT_OF = {Status.DONE: Stat.DONE, Status.FAILED: Stat.FAILED, Status.CANCELLED: Stat.CANCELLED}
 
 
@@ -46,7 +51,7 @@ class TaskStates:
         task_id: str,
         raw: bytes,
         status: Status,
-        fields: dict[str, str | int],
+        fields: Fields,
         output: Path | None = None,
     ) -> bool:
         """Record a final state and release the message. False if the task was already final.
@@ -74,10 +79,10 @@ class TaskStates:
                     continue
 
     def _record(
-        self, pipe: redis.client.Pipeline, key: str, status: Status, fields: dict[str, str | int]
+        self, pipe: redis.client.Pipeline, key: str, status: Status, fields: Fields
     ) -> None:
         now = now_iso()
-        mapping: dict[str, str | int] = {
+        mapping: Fields = {
             F.STATUS: status,
             F.FINISHED: now,
             F.WORKER: self.worker_id,
@@ -94,12 +99,12 @@ class TaskStates:
 
     def dead_letter(self, raw: bytes, reason: str, task_id: str | None) -> None:
         entry = {
-            "task_id": task_id,
-            "motivo": reason,
-            "mensagem": raw[:DEAD_LETTER_EXCERPT].decode("utf-8", "replace"),
-            "tamanho": len(raw),
-            "em": now_iso(),
-            "worker": self.worker_id,
+            Dead.TASK_ID: task_id,
+            Dead.REASON: reason,
+            Dead.MESSAGE: raw[:DEAD_LETTER_EXCERPT].decode("utf-8", "replace"),
+            Dead.SIZE: len(raw),
+            Dead.AT: now_iso(),
+            Dead.WORKER: self.worker_id,
         }
         pipe = self.redis.pipeline(transaction=True)
         pipe.lpush(self.keys.dead, json.dumps(entry, ensure_ascii=False))
