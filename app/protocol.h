@@ -26,6 +26,10 @@
 #define PROTO_FINAL_WRITE_ATTEMPTS 20
 #define PROTO_SQLITE_BUSY_TIMEOUT_MS 1000
 #define PROTO_SQLITE_PROGRESS_STEPS 10000
+#define PROTO_PG_POLL_S 0.1
+#define PROTO_PG_CONNECT_TIMEOUT_S 5
+#define PROTO_DEFAULT_STATEMENT_TIMEOUT_S 0
+#define PROTO_MAX_STATEMENT_TIMEOUT_S 86400
 #define PROTO_DEAD_LETTERS_KEPT 10000
 #define PROTO_DEAD_LETTER_EXCERPT 1024
 #define PROTO_PROGRESS_EVERY_ROWS 10000
@@ -38,6 +42,10 @@
 #define PROTO_REPORT_TYPE_PATTERN "[A-Z][A-Z0-9_]{0,63}"
 #define PROTO_PARAM_NAME_PATTERN "[a-z][a-z0-9_]{0,63}"
 #define PROTO_FILE_NAME_PATTERN "relatorio_[A-Z][A-Z0-9_]{0,63}_[0-9]{8}T[0-9]{6}Z_[0-9a-f]{8}[.]csv"
+#define PROTO_SOURCE_SQLITE "sqlite"
+#define PROTO_SOURCE_POSTGRESQL "postgresql"
+#define PROTO_POSTGRESQL_URL_PREFIX "postgresql://"
+#define PROTO_POSTGRES_URL_PREFIX "postgres://"
 
 /* Keys: every key starts with the queue name. Arguments: queue, then the id. */
 #define KEY_TASK_FMT "%s:tarefa:%s"
@@ -113,6 +121,8 @@
 #define ERR_WRITE_FAILED "escrita_falhou"
 #define ERR_ATTEMPTS_EXHAUSTED "tentativas_esgotadas"
 #define ERR_CANCELLED "cancelada"
+#define ERR_QUERY_TIMEOUT "tempo_esgotado"
+#define ERR_PERMISSION_DENIED "permissao_negada"
 #define ERR_INVALID_MESSAGE_TEXT "mensagem inválida"
 #define ERR_UNKNOWN_TYPE_TEXT "tipo de relatório desconhecido"
 #define ERR_INVALID_PARAMETER_TEXT "parâmetro inválido"
@@ -122,5 +132,7 @@
 #define ERR_WRITE_FAILED_TEXT "erro ao gravar o relatório"
 #define ERR_ATTEMPTS_EXHAUSTED_TEXT "tentativas esgotadas"
 #define ERR_CANCELLED_TEXT "tarefa cancelada"
+#define ERR_QUERY_TIMEOUT_TEXT "a consulta passou do tempo limite (STATEMENT_TIMEOUT_S)"
+#define ERR_PERMISSION_DENIED_TEXT "sem permissão para ler os dados do relatório"
 
 #endif

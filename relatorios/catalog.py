@@ -1,10 +1,15 @@
 """The report catalog: one `<TYPE>.sql` file per report type in one folder read by every worker.
 
 The format is docs/catalog.md: `-- @key value` header lines (`@title`, `@description`,
-`@param name kind [required|optional] [default=V] [min=N] [max=N] "label"`) that the database
-ignores and the API and both workers read (the C worker with app/catalog.c, the same way).
-Parameter kinds: `text`, `integer`, `date` (YYYY-MM-DD) and `department` (text that must be the
-name of a department of the database). Every `:name` in the SQL must have a `@param` line.
+`@sources`, `@param name kind [required|optional] [default=V] [min=N] [max=N] "label"`) that the
+database ignores and the API and both workers read (the C worker with app/catalog.c, the same
+way). Parameter kinds: `text`, `integer`, `date` (YYYY-MM-DD) and `department` (text that must be
+the name of a department of the database). Every `:name` in the SQL must have a `@param` line.
+
+Sources and dialects: the SQL of `<TYPE>.sql` serves every source the report supports, unless
+`<source>/<TYPE>.sql` exists beside it (e.g. `postgresql/GASTOS_POR_DEPARTAMENTO.sql`): then
+that file's SQL serves that source. A report supports the sources its `@sources` line names; with
+no such line, `sqlite` and every source that has a file of its own.
 """
 
 from __future__ import annotations
@@ -15,10 +20,10 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
-from relatorios.protocol import PARAM_NAME_RE, REPORT_TYPE_RE
+from relatorios.protocol import PARAM_NAME_RE, REPORT_TYPE_RE, SOURCE_SQLITE, SOURCES
+from relatorios.sql_params import SqlParamError, param_names
 
 KINDS = ("text", "integer", "date", "department")
-_SQL_PARAM_RE = re.compile(r":([a-z][a-z0-9_]*)")
 
 
 class CatalogError(Exception):
@@ -42,7 +47,13 @@ class Report:
     title: str
     description: str
     params: tuple[Param, ...]
-    sql: str
+    sql: str  # the SQL of <TYPE>.sql
+    sources: tuple[str, ...] = (SOURCE_SQLITE,)
+    dialects: tuple[tuple[str, str], ...] = ()  # (source, SQL of <source>/<TYPE>.sql)
+
+    def sql_for(self, source: str) -> str:
+        """The SQL this report runs on `source` (one of `sources`)."""
+        return dict(self.dialects).get(source, self.sql)
 
 
 def load_catalog(folder: Path) -> dict[str, Report]:
@@ -55,7 +66,13 @@ def load_catalog(folder: Path) -> dict[str, Report]:
     return {r.type: r for r in reports}
 
 
+def for_source(catalog: dict[str, Report], source: str) -> dict[str, Report]:
+    """The reports of `catalog` that `source` can run."""
+    return {name: r for name, r in catalog.items() if source in r.sources}
+
+
 def load_report(path: Path) -> Report:
+    """Read `path` (<TYPE>.sql) and its dialect files `<source>/<TYPE>.sql` beside it."""
     report_type = path.stem
     if not REPORT_TYPE_RE.match(report_type):
         raise CatalogError(f"{path.name}: file name must be the report type in UPPER_SNAKE_CASE")
@@ -71,16 +88,37 @@ def load_report(path: Path) -> Report:
             params.append(_parse_param(path.name, value))
         else:
             meta[key] = value.strip()
-    _check_params_match_sql(path.name, sql, params)
-    if not sqlite3.complete_statement(sql):
-        raise CatalogError(f"{path.name}: SQL is not one complete statement")
-    return Report(
+    dialects = tuple(
+        (source, (path.parent / source / path.name).read_text(encoding="utf-8"))
+        for source in SOURCES
+        if (path.parent / source / path.name).is_file()
+    )
+    sources = _sources(path.name, meta.get("sources"), dialects)
+    report = Report(
         type=report_type,
         title=meta.get("title", report_type),
         description=meta.get("description", ""),
         params=tuple(params),
         sql=sql,
+        sources=sources,
+        dialects=dialects,
     )
+    for source in sources:
+        where = path.name if source not in dict(dialects) else f"{source}/{path.name}"
+        _check_params_match_sql(where, report.sql_for(source), params)
+    if SOURCE_SQLITE in sources and not sqlite3.complete_statement(report.sql_for(SOURCE_SQLITE)):
+        raise CatalogError(f"{path.name}: SQL is not one complete statement")
+    return report
+
+
+def _sources(file: str, line: str | None, dialects: tuple[tuple[str, str], ...]) -> tuple[str, ...]:
+    if line is None:
+        return (SOURCE_SQLITE, *(s for s, _ in dialects if s != SOURCE_SQLITE))
+    named = line.split()
+    unknown = [s for s in named if s not in SOURCES]
+    if unknown or not named:
+        raise CatalogError(f"{file}: @sources must name some of {list(SOURCES)}, got {line!r}")
+    return tuple(s for s in SOURCES if s in named)
 
 
 def _parse_param(file: str, spec: str) -> Param:
@@ -113,8 +151,10 @@ def _parse_param(file: str, spec: str) -> Param:
 
 
 def _check_params_match_sql(file: str, sql: str, params: list[Param]) -> None:
-    body = "\n".join(line for line in sql.splitlines() if not line.lstrip().startswith("--"))
-    in_sql = set(_SQL_PARAM_RE.findall(body))
+    try:
+        in_sql = set(param_names(sql))
+    except SqlParamError as exc:
+        raise CatalogError(f"{file}: {exc}") from None
     declared = {p.name for p in params}
     if in_sql != declared:
         raise CatalogError(

@@ -51,6 +51,15 @@ FINAL_WRITE_ATTEMPTS = 20
 # every this many virtual-machine steps (heartbeat and cancellation, even before the first row).
 SQLITE_BUSY_TIMEOUT_MS = 1000
 SQLITE_PROGRESS_STEPS = 10_000
+# PostgreSQL (docs/catalog.md, docs/protocol.md "Sources"): while the server computes or sends
+# rows, a worker gets control back at least this often (heartbeat, cancellation), and a worker
+# that cannot reach the server at start-up tries again after the Redis backoff above.
+PG_POLL_S = 0.1
+# Seconds to wait for the server to accept a connection before it counts as unavailable.
+PG_CONNECT_TIMEOUT_S = 5
+# Default of STATEMENT_TIMEOUT_S: 0 means no limit (PostgreSQL's statement_timeout = 0).
+DEFAULT_STATEMENT_TIMEOUT_S = 0
+MAX_STATEMENT_TIMEOUT_S = 86_400
 DEAD_LETTERS_KEPT = 10_000
 DEAD_LETTER_EXCERPT = 1024
 # Progress (rows, bytes) is written to the task hash every this many rows (setting PROGRESS_EVERY).
@@ -70,6 +79,18 @@ TASK_ID_PATTERN = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 REPORT_TYPE_PATTERN = "[A-Z][A-Z0-9_]{0,63}"
 PARAM_NAME_PATTERN = "[a-z][a-z0-9_]{0,63}"
 FILE_NAME_PATTERN = "relatorio_[A-Z][A-Z0-9_]{0,63}_[0-9]{8}T[0-9]{6}Z_[0-9a-f]{8}[.]csv"
+
+# ---- sources -----------------------------------------------------------------------------------
+# The databases a deployment can read reports from: SQLite (DB_PATH, the default) or PostgreSQL
+# (DATABASE_URL). A report's SQL for a source is CATALOG_DIR/<source>/<TYPE>.sql when that file
+# exists, else CATALOG_DIR/<TYPE>.sql (docs/catalog.md, "Sources and dialects").
+SOURCE_SQLITE = "sqlite"
+SOURCE_POSTGRESQL = "postgresql"
+SOURCES = (SOURCE_SQLITE, SOURCE_POSTGRESQL)
+# DATABASE_URL schemes that select PostgreSQL (libpq's own URI schemes).
+POSTGRESQL_URL_PREFIX = "postgresql://"
+POSTGRES_URL_PREFIX = "postgres://"
+POSTGRESQL_URL_PREFIXES = (POSTGRESQL_URL_PREFIX, POSTGRES_URL_PREFIX)
 
 
 def _whole(pattern: str) -> re.Pattern[str]:
@@ -130,6 +151,8 @@ class ErrorCode(StrEnum):
     WRITE_FAILED = "escrita_falhou"
     ATTEMPTS_EXHAUSTED = "tentativas_esgotadas"
     CANCELLED = "cancelada"
+    QUERY_TIMEOUT = "tempo_esgotado"
+    PERMISSION_DENIED = "permissao_negada"
 
 
 # The Portuguese text of each code when there is nothing more specific to say. Workers may word
@@ -144,6 +167,8 @@ ERROR_TEXTS: dict[ErrorCode, str] = {
     ErrorCode.WRITE_FAILED: "erro ao gravar o relatório",
     ErrorCode.ATTEMPTS_EXHAUSTED: "tentativas esgotadas",
     ErrorCode.CANCELLED: "tarefa cancelada",
+    ErrorCode.QUERY_TIMEOUT: "a consulta passou do tempo limite (STATEMENT_TIMEOUT_S)",
+    ErrorCode.PERMISSION_DENIED: "sem permissão para ler os dados do relatório",
 }
 
 

@@ -9,7 +9,14 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from relatorios.protocol import DEFAULT_QUEUE, PROGRESS_EVERY_ROWS
+from relatorios.protocol import (
+    DEFAULT_QUEUE,
+    DEFAULT_STATEMENT_TIMEOUT_S,
+    MAX_STATEMENT_TIMEOUT_S,
+    PROGRESS_EVERY_ROWS,
+    SOURCE_POSTGRESQL,
+    SOURCE_SQLITE,
+)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -25,6 +32,12 @@ class Settings(BaseSettings):
         "redis://localhost:6379/0", description="Redis server (make run starts a private one)"
     )
     db_path: Path = Field(Path("data/empresa.db"), description="SQLite database")
+    # PostgreSQL instead of SQLite when set (postgresql://user:password@host:port/db?…). It holds
+    # a password: never echo it (errors name the setting, docs/protocol.md "Sources").
+    database_url: str = Field("", description="PostgreSQL; empty: SQLite at db_path", repr=False)
+    statement_timeout_s: float = Field(
+        DEFAULT_STATEMENT_TIMEOUT_S, ge=0, le=MAX_STATEMENT_TIMEOUT_S, description="0: no limit"
+    )
     export_dir: Path = Field(Path("export"), description="where CSV files are written")
     queue_name: str = Field(DEFAULT_QUEUE, pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     catalog_dir: Path = Field(REPO_ROOT / "catalog", description="report SQL files")
@@ -39,6 +52,11 @@ class Settings(BaseSettings):
     shutdown_deadline_s: float = Field(20.0, ge=0, le=3600, validation_alias="SHUTDOWN_DEADLINE_S")
     max_queue: int = Field(10_000, ge=1, validation_alias="MAX_FILA")
     retention_days: float = Field(7.0, gt=0, le=3650, validation_alias="RETENCAO_DIAS")
+
+    @property
+    def source(self) -> str:
+        """The database reports are read from: PostgreSQL when DATABASE_URL is set, else SQLite."""
+        return SOURCE_POSTGRESQL if self.database_url else SOURCE_SQLITE
 
 
 @lru_cache

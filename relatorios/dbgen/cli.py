@@ -15,6 +15,7 @@ from types import FrameType
 
 from relatorios.dbgen.build import generate
 from relatorios.dbgen.progress import milhares
+from relatorios.protocol import POSTGRESQL_URL_PREFIXES
 
 DEFAULT_PATH = Path("data/empresa.db")
 
@@ -23,6 +24,8 @@ def main(argv: list[str] | None = None) -> int:
     """Generate the database; 0 on success or when an existing one is kept, 2 on bad options."""
     parser = _parser()
     args = parser.parse_args(argv)
+    if args.url is not None:
+        return _to_postgres(parser, args)
     path: Path = args.saida
     if path.is_dir():
         parser.error(f"--saida {path} é uma pasta; informe o caminho do arquivo .db")
@@ -74,6 +77,11 @@ def _parser() -> argparse.ArgumentParser:
         help="arquivo a gerar (padrão: $DB_PATH, ou data/empresa.db)",
     )  # fmt: skip
     parser.add_argument(
+        "--url", metavar="URL",
+        help="carrega os mesmos dados em um PostgreSQL (postgresql://usuario:senha@servidor/banco)"
+        " em vez de gerar o arquivo SQLite",
+    )  # fmt: skip
+    parser.add_argument(
         "--force", action="store_true",
         help="substitui o banco se ele já existir (sem isso, um banco existente é mantido)",
     )  # fmt: skip
@@ -81,6 +89,39 @@ def _parser() -> argparse.ArgumentParser:
         "--sem-progresso", action="store_true", help="não mostra a barra de progresso"
     )
     return parser
+
+
+def _to_postgres(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    from relatorios.dbgen.postgres import AlreadyLoaded, generate_postgres, redacted
+
+    url: str = args.url
+    if not url.startswith(POSTGRESQL_URL_PREFIXES):
+        parser.error("--url deve começar com postgresql:// ou postgres://")
+    where = redacted(url)
+    started = time.perf_counter()
+    try:
+        with _sigterm_as_interrupt():
+            generate_postgres(
+                url, args.funcionarios, args.transacoes, args.seed, not args.sem_progresso,
+                replace=args.force,
+            )  # fmt: skip
+    except AlreadyLoaded:
+        print(
+            f"{where} já tem as tabelas: mantidas como estão (use --force para carregar de novo)."
+        )
+        return 0
+    except KeyboardInterrupt:
+        print(f"Interrompido: {where} não foi alterado.", file=sys.stderr)
+        return 130
+    except Exception as error:  # psycopg.Error, OSError: psycopg is imported only on this path
+        print(f"Erro ao carregar {where}: {str(error).strip()}", file=sys.stderr)
+        return 1
+    elapsed = f"{time.perf_counter() - started:.1f}".replace(".", ",")
+    print(
+        f"Banco carregado: {where} ({milhares(args.funcionarios)} funcionários, "
+        f"{milhares(args.transacoes)} transações) em {elapsed} s."
+    )
+    return 0
 
 
 def _at_least(minimum: int) -> Callable[[str], int]:

@@ -95,12 +95,19 @@ def _statements(text: str) -> Iterator[str]:
 
 
 def load(
-    con: sqlite3.Connection, employees: int, transactions: int, seed: int, progress: Progress
+    con: sqlite3.Connection,
+    employees: int,
+    transactions: int,
+    seed: int,
+    progress: Progress,
+    indexes: bool = True,
 ) -> None:
-    """Fill the empty database of `con` (autocommit connection) and leave it ready to read."""
+    """Fill the empty database of `con` (autocommit connection) and leave it ready to read.
+
+    `indexes=False` skips them: the database is only a step towards another one (PostgreSQL)."""
     rng = random.Random(seed)
     fake = pools.new_faker(seed)
-    tables, indexes = schema_statements()
+    tables, index_statements = schema_statements()
     con.execute(f"PRAGMA page_size = {PAGE_SIZE}")
     for pragma in LOAD_PRAGMAS:
         con.execute(f"PRAGMA {pragma}")
@@ -115,8 +122,9 @@ def load(
     progress.phase("Transações", transactions)
     _load_transactions(con, transactions, hire_dates, rng, fake, progress)
     con.execute("COMMIT")
-    progress.phase("Índices", len(indexes))
-    _build_indexes(con, indexes, progress)
+    if indexes:
+        progress.phase("Índices", len(index_statements))
+        _build_indexes(con, index_statements, progress)
     for pragma in FINAL_PRAGMAS:
         con.execute(f"PRAGMA {pragma}")
 

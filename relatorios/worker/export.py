@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import errno
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from relatorios.catalog import Report
 from relatorios.protocol import ERROR_TEXTS, ErrorCode, ParamValue, bind_value
 from relatorios.worker.report import Interrupted, Progress, ReportError, StopCheck
 from relatorios.worker.sink_csv import CsvSink
-from relatorios.worker.source_sqlite import SqliteSource
+from relatorios.worker.source import Source
 
 DISK_FULL_ERRNO = {errno.ENOSPC, errno.EDQUOT}
 TRANSIENT_ERRNO = DISK_FULL_ERRNO | {errno.EIO, errno.EAGAIN}
@@ -47,7 +48,7 @@ def resolve_params(report: Report, params: dict[str, ParamValue]) -> dict[str, P
 def export(
     report: Report,
     params: dict[str, ParamValue],
-    db_path: Path,
+    open_source: Callable[[StopCheck], Source],
     target: Path,
     progress: Progress,
     progress_every: int,
@@ -57,10 +58,10 @@ def export(
 
     Raises ReportError or Interrupted; in every failure the `.part` file is removed.
     """
-    source = SqliteSource(db_path, stop)
+    source = open_source(stop)
     part = target.with_name(target.name + ".part")
     try:
-        source.run(report.sql, params)
+        source.run(report.sql_for(source.name), params)
         rows, size = _write(source, part, progress, progress_every)
         os.replace(part, target)
         return rows, size
@@ -76,7 +77,7 @@ def export(
         source.close()
 
 
-def _write(source: SqliteSource, part: Path, progress: Progress, every: int) -> tuple[int, int]:
+def _write(source: Source, part: Path, progress: Progress, every: int) -> tuple[int, int]:
     rows = 0
     next_report = every
     try:

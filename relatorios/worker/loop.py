@@ -11,11 +11,14 @@ import signal
 import socket
 import time
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from types import FrameType
 
+import psycopg
 import redis
 
+from relatorios import postgres
 from relatorios.catalog import CatalogError, load_report
 from relatorios.logs import current_task, setup_logging
 from relatorios.protocol import (
@@ -28,6 +31,7 @@ from relatorios.protocol import (
     RECOVER_EVERY_S,
     REDIS_BACKOFF_FIRST_S,
     REDIS_BACKOFF_MAX_S,
+    SOURCE_POSTGRESQL,
     WATCH_EVERY_S,
     Beat,
     ErrorCode,
@@ -45,6 +49,7 @@ from relatorios.protocol import (
 from relatorios.settings import Settings, get_settings
 from relatorios.worker.export import export, resolve_params
 from relatorios.worker.report import Interrupted, ReportError
+from relatorios.worker.source import open_source
 from relatorios.worker.state import Fields, TaskStates, recover
 
 log = logging.getLogger("relatorios.worker")
@@ -86,6 +91,30 @@ class Worker:
         self.stopping = True
         if self.popping:
             raise Shutdown
+
+    def wait_for_database(self) -> bool:
+        """PostgreSQL: reach the server before serving, retrying with backoff while it is down.
+        False when it refuses the credentials (the worker exits: a setting to fix)."""
+        if self.settings.source != SOURCE_POSTGRESQL:
+            return True
+        backoff = REDIS_BACKOFF_FIRST_S
+        while not self.stopping:
+            try:
+                postgres.ping(self.settings.database_url)
+                return True
+            except postgres.Refused as exc:
+                log.error("%s", exc)
+                return False
+            except psycopg.Error as exc:
+                log.warning(
+                    "Banco de dados indisponível (%s: %s); nova tentativa em %.1fs",
+                    postgres.connection_problem(exc),
+                    postgres.server_said(exc),
+                    backoff,
+                )
+                time.sleep(backoff)
+                backoff = min(backoff * 2, REDIS_BACKOFF_MAX_S)
+        return True
 
     def run(self) -> None:
         log.info(WAITING, self.keys.queue)
@@ -247,6 +276,10 @@ class Worker:
             report = load_report(sql_path)
         except (CatalogError, OSError, UnicodeDecodeError) as exc:
             raise ReportError(ErrorCode.QUERY_FAILED, detail=str(exc)) from None
+        if self.settings.source not in report.sources:
+            text = f"{ERROR_TEXTS[ErrorCode.UNKNOWN_TYPE]}: {message.report_type}"
+            where = f"não disponível em {self.settings.source}"
+            raise ReportError(ErrorCode.UNKNOWN_TYPE, f"{text} ({where})")
         params = resolve_params(report, message.params)
         log.info("Executando consulta SQL pesada... (task_id=%s)", message.task_id)
         key = self.keys.task(message.task_id)
@@ -258,7 +291,8 @@ class Worker:
 
         target = self.settings.export_dir / message.file
         every = self.settings.progress_every
-        return export(report, params, self.settings.db_path, target, progress, every, self.check)
+        source = partial(open_source, self.settings)
+        return export(report, params, source, target, progress, every, self.check)
 
     def check(self) -> str | None:
         """Called while a task runs: why it must stop now (cancelled, shutdown), or None."""
@@ -326,6 +360,8 @@ class Worker:
     def fail(self, task_id: str, raw: bytes, error: ReportError) -> None:
         detail = f" ({error.detail})" if error.detail else ""
         log.error("Falha na tarefa (task_id=%s): %s%s", task_id, error, detail)
+        if error.code == ErrorCode.PERMISSION_DENIED:  # no retry can succeed: an operator's case
+            self.states.dead_letter(raw, str(error), task_id)
         fields: Fields = {F.ERROR: str(error), F.ERROR_CODE: error.code}
         self.record(task_id, raw, Status.FAILED, fields)
 
@@ -363,5 +399,7 @@ def main() -> int:
     worker = Worker(settings)
     signal.signal(signal.SIGTERM, worker.stop)
     signal.signal(signal.SIGINT, worker.stop)
+    if not worker.wait_for_database():
+        return 2
     worker.run()
     return 0

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from relatorios.protocol import SQLITE_PROGRESS_STEPS, ErrorCode, ParamValue
+from relatorios.protocol import SOURCE_SQLITE, SQLITE_PROGRESS_STEPS, ErrorCode, ParamValue
 from relatorios.sqlite_ro import connect_readonly
 from relatorios.worker.report import BATCH_ROWS, ReportError, StopCheck
 
@@ -34,6 +34,8 @@ def sqlite_error(exc: sqlite3.Error) -> ReportError:
 
 class SqliteSource:
     """One query on `db_path`. `columns` and `batches()` after `run()`; always `close()`."""
+
+    name = SOURCE_SQLITE
 
     def __init__(self, db_path: Path, stop: StopCheck) -> None:
         if not db_path.is_file():
