@@ -15,6 +15,7 @@
 #include "export.h"
 #include "log.h"
 #include "message.h"
+#include "source_pg.h"
 #include "worker.h"
 
 static volatile sig_atomic_t stopping = 0;
@@ -56,6 +57,27 @@ static int make_dirs(const char *path) {
     return mkdir(buf, 0755) != 0 && errno != EEXIST ? -1 : 0;
 }
 
+/* PostgreSQL: reaches the server before serving, retrying with backoff while it is down (a
+ * stop signal ends the wait). 0 when the server refuses DATABASE_URL's credentials: a setting to
+ * fix, so the worker exits 2 with the reason (which names the setting, never its value). */
+static int wait_for_database(const config *cfg) {
+    double backoff = PROTO_REDIS_BACKOFF_FIRST_S;
+    char why[WK_ERRSTR_LEN];
+    while (!stopping) {
+        int rc = source_pg_ping(cfg->database_url, why);
+        if (rc == SOURCE_PG_READY) return 1;
+        if (rc == SOURCE_PG_REFUSED) {
+            log_error(NULL, "%s", why);
+            return 0;
+        }
+        log_warning(NULL, "Banco de dados indisponível (%s); nova tentativa em %.1fs", why,
+                    backoff);
+        clock_sleep(backoff);
+        backoff = backoff * 2 < PROTO_REDIS_BACKOFF_MAX_S ? backoff * 2 : PROTO_REDIS_BACKOFF_MAX_S;
+    }
+    return 1;
+}
+
 static worker w; /* large (it holds a message): static, not on the stack */
 
 int main(void) {
@@ -81,6 +103,11 @@ int main(void) {
     }
     if (export_global_init(why) != WK_OK)
         log_warning(NULL, "SQLite com a configuração padrão: %s", why);
+    if (cfg.database_url != NULL && !wait_for_database(&cfg)) {
+        export_global_shutdown();
+        message_shutdown();
+        return 2;
+    }
     worker_init(&w, &cfg, &stopping, &pop_fd);
     worker_run(&w);
     worker_close(&w);

@@ -158,8 +158,24 @@ static int header_line(const char *line, size_t n, const char **key, size_t *kle
     return 1;
 }
 
-/* Parses every header line of r->sql. */
-static int parse_headers(catalog_report *r, const char *type, char errstr[WK_ERRSTR_LEN]) {
+/* Whether the words of an @sources line (n bytes) name `source`; WK_ERR if one is unknown. */
+static int sources_name(const char *value, size_t n, const char *source) {
+    static char words[MAX_WORDS][MAX_WORD];
+    int count = split_words(value, n, words), found = 0;
+    if (count <= 0) return WK_ERR;
+    for (int i = 0; i < count; i++) {
+        if (strcmp(words[i], PROTO_SOURCE_SQLITE) != 0 &&
+            strcmp(words[i], PROTO_SOURCE_POSTGRESQL) != 0)
+            return WK_ERR;
+        found |= strcmp(words[i], source) == 0;
+    }
+    return found;
+}
+
+/* Parses every header line of r->sql; *sources is set to 1 or 0 if an @sources line says
+ * whether `source` is supported, and left alone otherwise. */
+static int parse_headers(catalog_report *r, const char *type, const char *source, int *sources,
+                         char errstr[WK_ERRSTR_LEN]) {
     for (const char *line = r->sql; *line;) {
         const char *end = strchr(line, '\n');
         const char *next = end ? end + 1 : line + strlen(line);
@@ -168,28 +184,44 @@ static int parse_headers(catalog_report *r, const char *type, char errstr[WK_ERR
         while (end > line && isspace((unsigned char)end[-1])) end--;
         const char *key, *value;
         size_t klen, vlen;
-        if (header_line(line, (size_t)(end - line), &key, &klen, &value, &vlen) &&
-            klen == 5 && strncmp(key, "param", 5) == 0 && parse_param(r, value, vlen) != WK_OK)
+        int header = header_line(line, (size_t)(end - line), &key, &klen, &value, &vlen);
+        if (header && klen == 5 && strncmp(key, "param", 5) == 0 &&
+            parse_param(r, value, vlen) != WK_OK)
             return wk_error(errstr, "%s.sql: linha @param inválida: %.*s", type, (int)vlen, value);
+        if (header && klen == 7 && strncmp(key, "sources", 7) == 0 &&
+            (*sources = sources_name(value, vlen, source)) == WK_ERR)
+            return wk_error(errstr, "%s.sql: linha @sources inválida: %.*s", type, (int)vlen,
+                            value);
         line = next;
     }
     return WK_OK;
 }
 
-int catalog_load(catalog_report *r, const char *dir, const char *type,
+static int is_file(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+int catalog_load(catalog_report *r, const char *dir, const char *type, const char *source,
                  char errstr[WK_ERRSTR_LEN]) {
     memset(r, 0, sizeof *r);
-    char path[4096];
-    struct stat st;
-    if (snprintf(path, sizeof path, "%s/%s.sql", dir, type) >= (int)sizeof path ||
-        stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+    char path[4096], dialect[4096];
+    if (snprintf(path, sizeof path, "%s/%s.sql", dir, type) >= (int)sizeof path || !is_file(path))
         return CATALOG_NOT_FOUND;
+    int own = snprintf(dialect, sizeof dialect, "%s/%s/%s.sql", dir, source, type) <
+                  (int)sizeof dialect && is_file(dialect);
+    /* Without an @sources line: SQLite, and every source with a file of its own. */
+    int supported = own || strcmp(source, PROTO_SOURCE_SQLITE) == 0;
     if (read_file(path, &r->sql, errstr) != WK_OK) return WK_ERR;
-    if (parse_headers(r, type, errstr) != WK_OK) {
-        catalog_free(r);
-        return WK_ERR;
+    int rc = parse_headers(r, type, source, &supported, errstr);
+    if (rc == WK_OK && !supported) rc = CATALOG_UNSUPPORTED;
+    if (rc == WK_OK && own) { /* the headers stay those of <type>.sql; the SQL is the dialect's */
+        free(r->sql);
+        r->sql = NULL;
+        rc = read_file(dialect, &r->sql, errstr);
     }
-    return WK_OK;
+    if (rc != WK_OK) catalog_free(r);
+    return rc;
 }
 
 const catalog_param *catalog_param_named(const catalog_report *r, const char *name) {

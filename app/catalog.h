@@ -7,7 +7,10 @@
  *     -- @param limite integer default=100 min=1 max=5000 "Quantos funcionários listar"
  *
  * catalog_load() reads CATALOG_DIR/<type>.sql whole (at most CATALOG_MAX_SQL bytes) and parses
- * its @param lines. The report owns its SQL text: free it with catalog_free(). */
+ * its @param and @sources lines. The SQL a source runs is CATALOG_DIR/<source>/<type>.sql when
+ * that file exists, else the SQL of <type>.sql; a report supports the sources its @sources line
+ * names, or, with no such line, sqlite and every source with a file of its own (docs/catalog.md,
+ * "Sources and dialects"). The report owns its SQL text: free it with catalog_free(). */
 #ifndef RELATORIOS_CATALOG_H
 #define RELATORIOS_CATALOG_H
 
@@ -30,18 +33,20 @@ typedef struct {
 } catalog_param;
 
 typedef struct {
-    char *sql; /* the whole file, NUL-terminated */
+    char *sql; /* the SQL of the requested source (a whole file), NUL-terminated */
     int nparams;
     catalog_param params[PROTO_MAX_PARAMS];
 } catalog_report;
 
-#define CATALOG_NOT_FOUND 1 /* catalog_load(): no such report file */
+#define CATALOG_NOT_FOUND 1   /* catalog_load(): no such report file */
+#define CATALOG_UNSUPPORTED 2 /* catalog_load(): the report does not support that source */
 
-/* Reads <dir>/<type>.sql; `type` must already match PROTO_REPORT_TYPE_PATTERN, so the path never
- * leaves `dir`. Returns WK_OK, CATALOG_NOT_FOUND, or WK_ERR with the reason in errstr (an
- * unreadable file or a malformed header line: a deployment bug). On anything but WK_OK, `r`
+/* Reads <dir>/<type>.sql and the SQL of `source` (PROTO_SOURCE_*); `type` must already match
+ * PROTO_REPORT_TYPE_PATTERN and `source` is one of ours, so the paths never leave `dir`.
+ * Returns WK_OK, CATALOG_NOT_FOUND, CATALOG_UNSUPPORTED, or WK_ERR with the reason in errstr
+ * (an unreadable file or a malformed header line: a deployment bug). On anything but WK_OK, `r`
  * holds nothing to free. */
-int catalog_load(catalog_report *r, const char *dir, const char *type,
+int catalog_load(catalog_report *r, const char *dir, const char *type, const char *source,
                  char errstr[WK_ERRSTR_LEN]);
 
 /* The declared parameter named `name`, or NULL. */

@@ -125,6 +125,13 @@ int config_load(config *c) {
     if (config_parse_redis_url(c, env_or("REDIS_URL", "redis://localhost:6379/0")) != WK_OK)
         return WK_ERR;
     c->db_path = env_or("DB_PATH", "data/empresa.db");
+    c->database_url = env_or("DATABASE_URL", NULL);
+    c->source = c->database_url ? PROTO_SOURCE_POSTGRESQL : PROTO_SOURCE_SQLITE;
+    if (c->database_url && strncmp(c->database_url, PROTO_POSTGRESQL_URL_PREFIX,
+                                   strlen(PROTO_POSTGRESQL_URL_PREFIX)) != 0 &&
+        strncmp(c->database_url, PROTO_POSTGRES_URL_PREFIX, strlen(PROTO_POSTGRES_URL_PREFIX)) != 0)
+        return wk_error(c->errstr, "DATABASE_URL deve começar com %s ou %s",
+                        PROTO_POSTGRESQL_URL_PREFIX, PROTO_POSTGRES_URL_PREFIX);
     c->export_dir = env_or("EXPORT_DIR", "export");
     c->queue = env_or("QUEUE_NAME", PROTO_DEFAULT_QUEUE);
     c->catalog_dir = env_or("CATALOG_DIR", "catalog");
@@ -151,6 +158,11 @@ int config_load(config *c) {
         (!parse_double(v, 0, 3650, &c->retention_days) || c->retention_days <= 0))
         return wk_error(c->errstr, "RETENCAO_DIAS deve ser um número maior que 0 e até 3650: %s",
                         v);
+    c->statement_timeout_s = PROTO_DEFAULT_STATEMENT_TIMEOUT_S;
+    if ((v = env_or("STATEMENT_TIMEOUT_S", NULL)) &&
+        !parse_double(v, 0, PROTO_MAX_STATEMENT_TIMEOUT_S, &c->statement_timeout_s))
+        return wk_error(c->errstr, "STATEMENT_TIMEOUT_S deve ser um número de 0 a %d: %s",
+                        PROTO_MAX_STATEMENT_TIMEOUT_S, v);
     v = env_or("LOG_FORMAT", "text");
     if (strcmp(v, "text") == 0) c->log_format = LOG_TEXT;
     else if (strcmp(v, "json") == 0) c->log_format = LOG_JSON;

@@ -15,6 +15,11 @@ typedef struct {
     char redis_password[256];
     int redis_db;
     const char *db_path;     /* DB_PATH, default data/empresa.db */
+    /* DATABASE_URL: postgresql://… selects PostgreSQL instead of SQLite; NULL when unset. It
+     * holds a password: messages name the setting, never its value. */
+    const char *database_url;
+    const char *source;          /* PROTO_SOURCE_POSTGRESQL with DATABASE_URL, else SQLite */
+    double statement_timeout_s;  /* STATEMENT_TIMEOUT_S, PostgreSQL only, 0 = no limit */
     const char *export_dir;  /* EXPORT_DIR, default export */
     const char *queue;       /* QUEUE_NAME, default fila_relatorios */
     const char *catalog_dir; /* CATALOG_DIR, default catalog */

@@ -10,6 +10,7 @@
 
 #include "protocol.h"
 #include "sink_csv.h"
+#include "source_pg.h"
 #include "source_sqlite.h"
 
 int export_global_init(char errstr[WK_ERRSTR_LEN]) {
@@ -94,14 +95,20 @@ static int resolve_params(export_job *job, const message *m) {
 int export_prepare(export_job *job, const config *cfg, const message *m, report_tick_fn tick,
                    void *ud) {
     memset(job, 0, sizeof *job);
-    int rc = catalog_load(&job->report, cfg->catalog_dir, m->tipo, job->err.detail);
+    int rc = catalog_load(&job->report, cfg->catalog_dir, m->tipo, cfg->source, job->err.detail);
     if (rc == CATALOG_NOT_FOUND)
         return report_fail(&job->err, ERR_UNKNOWN_TYPE, 0, "%s: %s", ERR_UNKNOWN_TYPE_TEXT,
                            m->tipo);
+    if (rc == CATALOG_UNSUPPORTED)
+        return report_fail(&job->err, ERR_UNKNOWN_TYPE, 0, "%s: %s (não disponível em %s)",
+                           ERR_UNKNOWN_TYPE_TEXT, m->tipo, cfg->source);
     if (rc != WK_OK)
         return report_fail(&job->err, ERR_QUERY_FAILED, 0, "%s: catálogo inválido (%s)",
                            ERR_QUERY_FAILED_TEXT, m->tipo);
     if (resolve_params(job, m) != WK_OK) return WK_ERR;
+    if (cfg->database_url != NULL)
+        return source_pg_open(&job->src, cfg->database_url, cfg->statement_timeout_s,
+                              job->report.sql, job->params, job->nparams, tick, ud, &job->err);
     return source_sqlite_open(&job->src, cfg->db_path, job->report.sql, job->params, job->nparams,
                               tick, ud, &job->err);
 }

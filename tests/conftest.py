@@ -1,4 +1,5 @@
-"""Shared fixtures: a real redis-server, a real generated SQLite database, real worker processes."""
+"""Shared fixtures: a real redis-server, a real generated SQLite database, a real PostgreSQL
+loaded with the same data, real worker processes."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 import redis
 
+from relatorios import postgres_server
 from relatorios.api import FACTORY as API_FACTORY
 
 REPO = Path(__file__).resolve().parent.parent
@@ -110,6 +112,50 @@ def sample_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("db") / "empresa.db"
     generate(path, employees=300, transactions=30_000, seed=7, progress=False)
     return path
+
+
+# The PostgreSQL tests' database: the sample database's data (same counts, same seed), read by a
+# role that may only SELECT from its three tables, beside a table it may not read at all.
+PG_DATABASE = "empresa"
+PG_READER = "leitor"
+PG_READER_PASSWORD = "senha-do-leitor"
+
+
+@dataclass(frozen=True)
+class PgDatabase:
+    server: postgres_server.PrivatePostgres
+    url: str  # the reader's (what workers and the API get as DATABASE_URL)
+    owner_url: str  # the superuser's, for set-up and checks
+
+    def execute(self, statement: str) -> list[tuple[object, ...]]:
+        import psycopg
+
+        with psycopg.connect(self.owner_url, autocommit=True) as conn:
+            cur = conn.execute(statement.encode())
+            return cur.fetchall() if cur.description else []
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[postgres_server.PrivatePostgres]:
+    """A private PostgreSQL (initdb in a temporary folder, a free port), stopped at the end."""
+    server = postgres_server.start()
+    yield server
+    server.remove()
+
+
+@pytest.fixture(scope="session")
+def pg_db(pg_server: postgres_server.PrivatePostgres) -> PgDatabase:
+    """`popular_banco.py --url`'s loader, with sample_db's counts and seed, and a reader role."""
+    from relatorios.dbgen.postgres import generate_postgres
+
+    pg_server.sql(f"CREATE DATABASE {PG_DATABASE}")
+    owner = pg_server.url(db=PG_DATABASE)
+    generate_postgres(owner, employees=300, transactions=30_000, seed=7, progress=False)
+    db = PgDatabase(pg_server, pg_server.url(PG_READER, PG_READER_PASSWORD, PG_DATABASE), owner)
+    db.execute(f"CREATE ROLE {PG_READER} LOGIN PASSWORD '{PG_READER_PASSWORD}'")
+    db.execute(f"GRANT SELECT ON departamentos, funcionarios, transacoes TO {PG_READER}")
+    db.execute("CREATE TABLE segredos (salario bigint); INSERT INTO segredos VALUES (1)")
+    return db
 
 
 @pytest.fixture(scope="session")

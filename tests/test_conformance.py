@@ -36,10 +36,11 @@ import redis
 
 from relatorios.catalog import Report, load_catalog
 from relatorios.protocol import ErrorCode, F, Keys, Message, file_name, new_task_id
-from tests.conftest import REPO, WORKER_KINDS, WorkerEnv, wait_until
+from tests.conftest import REPO, WORKER_KINDS, PgDatabase, WorkerEnv, wait_until
 
 REFERENCE = "python"
 EDGE_CATALOG = Path(__file__).resolve().parent / "edge_catalog"
+PG_EDGE_CATALOG = Path(__file__).resolve().parent / "edge_catalog_postgresql"
 VALGRIND = shutil.which("valgrind")
 # Fields that legitimately differ between two runs of the same task.
 VOLATILE_FIELDS = {"iniciado_em", "concluido_em", "worker"}
@@ -49,8 +50,8 @@ if VALGRIND:
     CHECKED_KINDS.append("c-valgrind")
 
 
-def edge_reports() -> list[Path]:
-    return sorted(EDGE_CATALOG.glob("*.sql"))
+def edge_reports(folder: Path = EDGE_CATALOG) -> list[Path]:
+    return sorted(folder.glob("*.sql"))
 
 
 def header(path: Path, key: str) -> str | None:
@@ -162,7 +163,15 @@ class Run:
 class Fleet:
     """One worker process per kind, each on its own queue, all serving the same database."""
 
-    def __init__(self, redis_url: str, db: Path, catalog: Path, root: Path, bins: dict[str, Path]):
+    def __init__(
+        self,
+        redis_url: str,
+        db: Path,
+        catalog: Path,
+        root: Path,
+        bins: dict[str, Path],
+        extra: dict[str, str] | None = None,
+    ):
         self.client = redis.Redis.from_url(redis_url, decode_responses=True)
         self.envs: dict[str, WorkerEnv] = {}
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
@@ -170,7 +179,9 @@ class Fleet:
         for kind in [REFERENCE, *CHECKED_KINDS]:
             export = root / f"export-{kind}"
             export.mkdir()
-            env = WorkerEnv(redis_url, f"conf_{kind}_{uuid.uuid4().hex[:8]}", db, export, catalog)
+            env = WorkerEnv(
+                redis_url, f"conf_{kind}_{uuid.uuid4().hex[:8]}", db, export, catalog, extra or {}
+            )
             self.envs[kind] = env
             self.logs[kind] = root / f"{kind}.log"
             with open(self.logs[kind], "wb") as log:
@@ -263,11 +274,11 @@ def start_fleet(
     tmp_path_factory: pytest.TempPathFactory,
     db: Path,
     catalog: Path,
+    extra: dict[str, str] | None = None,
 ) -> Iterator[Fleet]:
     bins = request.getfixturevalue("c_worker_bins")
-    fleet = Fleet(
-        request.getfixturevalue("redis_url"), db, catalog, tmp_path_factory.mktemp("fleet"), bins
-    )
+    root = tmp_path_factory.mktemp("fleet")
+    fleet = Fleet(request.getfixturevalue("redis_url"), db, catalog, root, bins, extra)
     yield fleet
     codes = fleet.stop()
     for kind, code in codes.items():
@@ -284,11 +295,51 @@ def catalog_fleet(
 
 
 @pytest.fixture(scope="module")
+def pg_catalog_fleet(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    sample_db: Path,
+    pg_db: PgDatabase,
+) -> Iterator[Fleet]:
+    """The catalog's reports from PostgreSQL (DATABASE_URL), the same data as sample_db."""
+    extra = {"DATABASE_URL": pg_db.url}
+    yield from start_fleet(request, tmp_path_factory, sample_db, REPO / "catalog", extra)
+
+
+@pytest.fixture(scope="module")
+def pg_edge_fleet(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, pg_db: PgDatabase
+) -> Iterator[Fleet]:
+    extra = {"DATABASE_URL": build_edge_pg(pg_db)}
+    db = tmp_path_factory.mktemp("pg-edge") / "nenhum.db"  # no SQLite: DATABASE_URL wins
+    yield from start_fleet(request, tmp_path_factory, db, PG_EDGE_CATALOG, extra)
+
+
+@pytest.fixture(scope="module")
 def edge_fleet(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Fleet]:
     db = build_edge_db(tmp_path_factory.mktemp("edge") / "edge.db")
     yield from start_fleet(request, tmp_path_factory, db, EDGE_CATALOG)
+
+
+def build_edge_pg(db: PgDatabase) -> str:
+    """The PostgreSQL edge database (the texts PostgreSQL can hold: no NUL, valid UTF-8, and the
+    same reals); returns the reader's DATABASE_URL for it."""
+    import psycopg
+
+    db.server.sql("CREATE DATABASE borda")
+    with psycopg.connect(db.server.url(db="borda"), autocommit=True) as conn:
+        conn.execute("CREATE TABLE textos (id serial PRIMARY KEY, valor text)")
+        conn.execute("CREATE TABLE reais (id serial PRIMARY KEY, valor float8)")
+        texts = [t for t in EDGE_TEXTS if t is None or "\x00" not in t]
+        with conn.cursor() as cur:
+            cur.executemany("INSERT INTO textos (valor) VALUES (%s)", [(t,) for t in texts])
+            cur.executemany(
+                "INSERT INTO reais (valor) VALUES (%s)", [(x,) for x in edge_reals(400)]
+            )
+        conn.execute("GRANT SELECT ON textos, reais TO leitor")
+    return db.url.rsplit("/", 1)[0] + "/borda"
 
 
 # ---- parameters for the catalog's reports, from their @param declarations ----------------------
@@ -366,6 +417,29 @@ def test_catalog_report_is_byte_identical(
 def test_edge_case_report_is_byte_identical(path: Path, edge_fleet: Fleet) -> None:
     params = json.loads(header(path, "params") or "{}")
     runs = edge_fleet.run(path.stem, params)
+    for kind in CHECKED_KINDS:
+        assert_same(runs, kind)
+
+
+@pytest.mark.parametrize("report", CATALOG_TYPES)
+def test_catalog_report_from_postgresql_is_byte_identical_to_sqlite(
+    report: str, pg_catalog_fleet: Fleet, catalog_fleet: Fleet, sample_db: Path
+) -> None:
+    """The same data in PostgreSQL (popular_banco --url, same seed) gives every worker the bytes
+    the SQLite database gives the reference worker."""
+    params = catalog_params(load_catalog(REPO / "catalog")[report], sample_db)
+    from_sqlite = catalog_fleet.run(report, params)[REFERENCE].csv
+    runs = pg_catalog_fleet.run(report, params)
+    assert int(runs[REFERENCE].state["linhas"]) > 0, "the case should return rows"
+    assert runs[REFERENCE].csv == from_sqlite, "PostgreSQL and SQLite differ"
+    for kind in CHECKED_KINDS:
+        assert_same(runs, kind)
+
+
+@pytest.mark.parametrize("path", edge_reports(PG_EDGE_CATALOG), ids=lambda p: p.stem)
+def test_postgresql_edge_case_report_is_byte_identical(path: Path, pg_edge_fleet: Fleet) -> None:
+    params = json.loads(header(path, "params") or "{}")
+    runs = pg_edge_fleet.run(path.stem, params)
     for kind in CHECKED_KINDS:
         assert_same(runs, kind)
 

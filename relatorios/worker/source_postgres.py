@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import psycopg
+from psycopg import pq
 from psycopg.types.numeric import Int8Dumper
 from psycopg.types.string import TextLoader
 
@@ -33,6 +34,7 @@ FLOAT_TYPES = ("float4", "float8")
 UNAVAILABLE_STATES = ("08", "53", "57P01", "57P02", "57P03", "40001", "40P01")
 QUERY_CANCELED = "57014"
 INSUFFICIENT_PRIVILEGE = "42501"
+OID_INT8, OID_FLOAT8 = 20, 701
 READ_ONLY_TRANSACTION = "25006"
 
 
@@ -105,11 +107,24 @@ class PostgresSource:
             )
         self._watchdog = threading.Thread(target=self._watch, name="pg-watchdog", daemon=True)
         self._watchdog.start()
+        values = [params[n] for n in names]
+        self.columns = self._guarded(lambda: self._describe(numbered, values))
         cursor = psycopg.RawCursor(self.conn)  # `$n` placeholders as they are, `%` as data
-        rows = cursor.stream(numbered, [params[n] for n in names], size=BATCH_ROWS)
+        rows = cursor.stream(numbered, values, size=BATCH_ROWS)
         first = self._guarded(lambda: list(itertools.islice(rows, 1)))
-        self.columns = [col.name for col in cursor.description or ()]
         self._rows = itertools.chain(first, rows)
+
+    def _describe(self, sql: str, values: list[ParamValue]) -> list[str]:
+        """The column names, from the statement prepared (as the C worker does): the stream
+        alone names no column when there is no row."""
+        pgconn = self.conn.pgconn
+        types = [
+            OID_INT8 if type(v) is int else OID_FLOAT8 if type(v) is float else 0 for v in values
+        ]
+        for result in (pgconn.prepare(b"", sql.encode(), types), pgconn.describe_prepared(b"")):
+            if result.status != pq.ExecStatus.COMMAND_OK:
+                raise psycopg.errors.error_from_result(result, encoding="utf-8")
+        return [(result.fname(i) or b"").decode() for i in range(result.nfields)]
 
     def batches(self) -> Iterator[list[Any]]:
         """Lists of up to BATCH_ROWS rows, until the end of the result."""

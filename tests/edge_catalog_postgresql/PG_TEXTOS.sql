@@ -1,0 +1,3 @@
+-- @title Textos difíceis
+-- @sources postgresql
+SELECT id, valor, length(valor) AS tamanho FROM textos ORDER BY id

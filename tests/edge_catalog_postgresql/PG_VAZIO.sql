@@ -1,0 +1,3 @@
+-- @title Sem linhas
+-- @sources postgresql
+SELECT 1 AS um, 'dois' AS dois WHERE false
