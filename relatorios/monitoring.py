@@ -16,7 +16,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from relatorios.protocol import Beat, F
+from relatorios.protocol import SOURCE_POSTGRESQL, Beat, F
+from relatorios.settings import Settings
 from relatorios.sqlite_ro import connect_readonly
 
 # The fields of a task hash that metrics read (TaskSample), in sample_from's order.
@@ -115,6 +116,25 @@ def database_problem(path: Path) -> str | None:
     return None
 
 
-async def database_problem_async(path: Path) -> str | None:
-    # SQLite calls block; a stuck file system must not stall the event loop.
-    return await asyncio.to_thread(database_problem, path)
+def postgres_problem(url: str) -> str | None:
+    """None when PostgreSQL (DATABASE_URL) accepts a read-only session and answers a query; else
+    why not, in Portuguese, naming the setting, never its value (it holds a password)."""
+    import psycopg
+
+    from relatorios import postgres
+
+    try:
+        postgres.ping(url, connect_timeout_s=2)
+    except postgres.Refused as exc:
+        return str(exc)
+    except psycopg.Error as exc:
+        return postgres.connection_problem(exc)
+    return None
+
+
+async def source_problem_async(settings: Settings) -> str | None:
+    """The problem of the configured database (SQLite or PostgreSQL), or None."""
+    # Database calls block; a stuck file system or server must not stall the event loop.
+    if settings.source == SOURCE_POSTGRESQL:
+        return await asyncio.to_thread(postgres_problem, settings.database_url)
+    return await asyncio.to_thread(database_problem, settings.db_path)

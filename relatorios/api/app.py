@@ -18,7 +18,7 @@ from fastapi import FastAPI
 
 from relatorios import __version__
 from relatorios.api import errors
-from relatorios.api.requests import department_names, request_union
+from relatorios.api.requests import departments_of, request_union
 from relatorios.api.responses import ReportInfo
 from relatorios.api.routes import (
     catalog,
@@ -30,7 +30,7 @@ from relatorios.api.routes import (
     tasks,
     web,
 )
-from relatorios.catalog import load_catalog
+from relatorios.catalog import for_source, load_catalog
 from relatorios.logs import setup_logging
 from relatorios.protocol import Keys
 from relatorios.settings import Settings, get_settings
@@ -50,8 +50,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """The API for `settings` (default: the environment's), its catalog read now."""
     settings = settings or get_settings()
     setup_logging(settings.log_format, prefix="API: ")
-    reports = load_catalog(settings.catalog_dir)
-    departments = department_names(settings.db_path)
+    # Only the reports the configured database can run: any other type is refused with 422.
+    reports = for_source(load_catalog(settings.catalog_dir), settings.source)
+    departments = departments_of(settings)
     app = FastAPI(
         title="relatorios", version=__version__, description=DESCRIPTION, lifespan=lifespan
     )

@@ -24,7 +24,8 @@ from pydantic import (
 )
 
 from relatorios.catalog import Param, Report
-from relatorios.protocol import MAX_PARAM_TEXT, M, text_problem
+from relatorios.protocol import MAX_PARAM_TEXT, SOURCE_POSTGRESQL, M, text_problem
+from relatorios.settings import Settings
 from relatorios.sqlite_ro import connect_readonly
 
 EXAMPLES = [
@@ -45,13 +46,38 @@ Text = Annotated[
 ]
 
 
+DEPARTMENTS_SQL = "SELECT nome FROM departamentos ORDER BY nome"
+# Ordered as SQLite orders them (byte order), whatever the PostgreSQL database's collation.
+PG_DEPARTMENTS_SQL = 'SELECT nome FROM departamentos ORDER BY nome COLLATE "C"'
+
+
+def departments_of(settings: Settings) -> list[str]:
+    """The departments of the configured database (SQLite or PostgreSQL), or [] when it cannot
+    be read now (the workers report that, per task)."""
+    if settings.source == SOURCE_POSTGRESQL:
+        return pg_department_names(settings.database_url)
+    return department_names(settings.db_path)
+
+
+def pg_department_names(url: str) -> list[str]:
+    import psycopg
+
+    from relatorios.postgres import connect_readonly
+
+    try:
+        with connect_readonly(url) as conn:
+            return [str(row[0]) for row in conn.execute(PG_DEPARTMENTS_SQL)]
+    except psycopg.Error:
+        return []
+
+
 def department_names(db_path: Path) -> list[str]:
     """The departments of the database, or [] when it does not exist yet (checked by the worker)."""
     if not db_path.is_file():
         return []
     try:
         with closing(connect_readonly(db_path)) as conn:
-            return [row[0] for row in conn.execute("SELECT nome FROM departamentos ORDER BY nome")]
+            return [row[0] for row in conn.execute(DEPARTMENTS_SQL)]
     except sqlite3.Error:
         return []
 

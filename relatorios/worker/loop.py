@@ -28,6 +28,7 @@ from relatorios.protocol import (
     HEARTBEAT_EVERY_S,
     HEARTBEAT_TTL_S,
     POP_TIMEOUT_S,
+    POSTGRESQL_URL_PREFIXES,
     RECOVER_EVERY_S,
     REDIS_BACKOFF_FIRST_S,
     REDIS_BACKOFF_MAX_S,
@@ -97,6 +98,9 @@ class Worker:
         False when it refuses the credentials (the worker exits: a setting to fix)."""
         if self.settings.source != SOURCE_POSTGRESQL:
             return True
+        if not self.settings.database_url.startswith(POSTGRESQL_URL_PREFIXES):
+            log.error("DATABASE_URL deve começar com postgresql:// ou postgres://")
+            return False
         backoff = REDIS_BACKOFF_FIRST_S
         while not self.stopping:
             try:

@@ -12,7 +12,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from relatorios.api.deps import SettingsDep, StoreDep
-from relatorios.monitoring import database_problem_async
+from relatorios.monitoring import source_problem_async
 from relatorios.protocol import HEARTBEAT_TTL_S
 from relatorios.tasks import QueueUnavailable
 
@@ -51,7 +51,7 @@ async def health(store: StoreDep, settings: SettingsDep) -> JSONResponse:
     except (QueueUnavailable, OSError) as exc:
         body["redis"] = False
         problems.append(f"Redis inacessível: {exc}")
-    db_problem = await database_problem_async(settings.db_path)
+    db_problem = await source_problem_async(settings)
     body["banco"] = db_problem is None
     if db_problem:
         problems.append(db_problem)
