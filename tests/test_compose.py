@@ -648,13 +648,18 @@ def test_c_worker_builds_from_what_its_image_copies_and_needs_only_its_runtime_p
 
 
 def packages_of_shared_libraries(binary: Path) -> set[str]:
-    """The Debian packages owning every shared library `binary` loads (ldd, then dpkg -S)."""
+    """The Debian packages owning the shared libraries `binary` links against directly (its
+    NEEDED entries, found where ldd resolves them, then dpkg -S). Their own dependencies come
+    with them through apt (libpq5 alone brings Kerberos, LDAP and TLS libraries)."""
     ldd = subprocess.run(["ldd", str(binary)], capture_output=True, text=True, check=True)
     assert "not found" not in ldd.stdout, ldd.stdout
-    packages = set()
-    for path in re.findall(r"(/\S+\.so[.\d]*)", ldd.stdout):
-        packages.add(debian_package_owning(path))
-    return packages
+    where = dict(re.findall(r"^\s*(\S+) => (/\S+)", ldd.stdout, re.M))
+    dynamic = subprocess.run(
+        ["readelf", "-d", str(binary)], capture_output=True, text=True, check=True
+    ).stdout
+    needed = re.findall(r"\(NEEDED\)\s+Shared library: \[(\S+)\]", dynamic)
+    assert needed, dynamic
+    return {debian_package_owning(where[name]) for name in needed}
 
 
 def debian_package_owning(path: str) -> str:
