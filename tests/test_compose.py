@@ -775,3 +775,27 @@ def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None
 def port_open(port: int) -> bool:
     with socket.socket() as sock:
         return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_postgres_profile_loads_the_data_and_runs_a_worker_reading_it() -> None:
+    services = compose()["services"]
+    profile = {n for n, spec in services.items() if "postgres" in spec.get("profiles", [])}
+    assert profile == {"postgres", "popular-banco-postgres", "worker-postgres"}
+    server = service("postgres")
+    assert server["image"].startswith("postgres:15"), "the version the tests run against"
+    data = next(m for m in mounts_of("postgres") if m.target == "/var/lib/postgresql/data")
+    assert data.source in (compose().get("volumes") or {}), "PostgreSQL data on a named volume"
+    assert "pg_isready" in " ".join(server["healthcheck"]["test"])
+    env = server["environment"]
+    url = f"postgresql://{env['POSTGRES_USER']}:{env['POSTGRES_PASSWORD']}@postgres:5432/"
+    loader = command_of("popular-banco-postgres")
+    assert_subcommand_accepts(loader)
+    assert loader[loader.index("--url") + 1] == url + env["POSTGRES_DB"]
+    assert service("popular-banco-postgres")["depends_on"]["postgres"]["condition"] == (
+        "service_healthy"
+    )
+    worker = service("worker-postgres")
+    assert worker["command"] == [C_WORKER_COMMAND]
+    assert environment_of("worker-postgres")["DATABASE_URL"] == url + env["POSTGRES_DB"]
+    after = worker["depends_on"]["popular-banco-postgres"]["condition"]
+    assert after == "service_completed_successfully"
