@@ -84,6 +84,8 @@ static int next_param(const char *sql, const char **at, const char **start, size
             if (close == NULL)
                 return wk_error(errstr, "literal %.*s aberto e não fechado", (int)tag, p);
             end = close + tag;
+        } else if (*p == '$' && (p == sql || !is_word(p[-1])) && p[1] >= '0' && p[1] <= '9') {
+            return wk_error(errstr, "parâmetro posicional ($1): use :nome");
         } else if (p[0] == ':' && p[1] == ':') {
             end = p + 2;
         } else if (p[0] == ':' && is_alpha(p[1])) {

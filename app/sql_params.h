@@ -2,7 +2,8 @@
  * relatorios/sql_params.py finds them, and rewritten as PostgreSQL's `$n`.
  *
  * Outside string literals ('…' with '', E'…' with backslash escapes, $tag$…$tag$), quoted
- * identifiers ("…"), -- and (nested) block comments, `::` being a cast: a `:` followed by a
+ * identifiers ("…"), -- and (nested) block comments, `::` being a cast and a positional `$1`
+ * refused (it would collide with ours): a `:` followed by a
  * letter starts a parameter whose name is the longest run of letters, digits and `_` after it,
  * and must match PROTO_PARAM_NAME_PATTERN. Each distinct name becomes the `$n` of its first
  * appearance, so the values are bound in the order of `names`. The values never enter the SQL. */

@@ -13,6 +13,7 @@ its value: DATABASE_URL holds a password.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 import psycopg
 
@@ -42,6 +43,15 @@ def connect_readonly(
         application_name=APPLICATION_NAME,
         connect_timeout=max(1, round(connect_timeout_s)),
     )
+
+
+def redacted(url: str) -> str:
+    """`url` without its password, to show people (`postgresql://user@host:port/db`)."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    user = f"{parts.username}@" if parts.username else ""
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{user}{host}{port}{parts.path}"
 
 
 def refused_credentials(exc: psycopg.Error) -> bool:

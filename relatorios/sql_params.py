@@ -7,7 +7,7 @@ enter it. The C worker's app/sql_params.c follows these rules to the letter:
 
 - outside string literals (`'…'` with `''`, `E'…'` with backslash escapes, `$tag$…$tag$`), quoted
   identifiers (`"…"`), `--` line comments and `/* … */` block comments (nested, as in PostgreSQL);
-- `::` is a cast, never a parameter;
+- `::` is a cast, never a parameter; a positional `$1` is refused (it would collide with ours);
 - `:` followed by a letter starts a parameter; the name is the longest run of letters, digits and
   `_` after it and must match PARAM_NAME_PATTERN (lowercase).
 """
@@ -87,6 +87,12 @@ def _spans(sql: str) -> Iterator[tuple[int, int, str]]:
             if end < 0:
                 raise SqlParamError(f"literal {tag} aberto e não fechado")
             i = end + len(tag)
+        elif (
+            ch == "$"
+            and (i == 0 or not _word_char(sql[i - 1]))
+            and (sql[i + 1 : i + 2] or "x") in "0123456789"
+        ):
+            raise SqlParamError("parâmetro posicional ($1): use :nome")
         elif sql.startswith("::", i):
             i += 2
         elif ch == ":" and i + 1 < n and sql[i + 1].isascii() and sql[i + 1].isalpha():

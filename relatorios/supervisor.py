@@ -18,6 +18,9 @@ from types import FrameType
 
 from relatorios import redis_server
 from relatorios.api import FACTORY as API_FACTORY
+from relatorios.monitoring import postgres_problem
+from relatorios.postgres import redacted
+from relatorios.protocol import SOURCE_POSTGRESQL
 from relatorios.settings import REPO_ROOT, Settings, get_settings
 
 C_WORKER = REPO_ROOT / "app" / "build" / "worker"
@@ -77,7 +80,15 @@ class Supervisor:
             self.redis, url = redis_server.start(folder)
             self.env["REDIS_URL"] = url
             print(f"Redis privado em {url} (persistência em {folder})")
-        ensure_database(self.settings.db_path)
+        if self.settings.source == SOURCE_POSTGRESQL:
+            problem = postgres_problem(self.settings.database_url)
+            print(
+                f"Relatórios do PostgreSQL de DATABASE_URL ({redacted(self.settings.database_url)})"
+            )
+            if problem:  # workers wait for a server that is down, but not for a wrong password
+                print(f"Aviso: {problem}")
+        else:
+            ensure_database(self.settings.db_path)
         self.settings.export_dir.mkdir(parents=True, exist_ok=True)
         for child in [*self.workers, self.api]:
             child.start(self.env)

@@ -279,3 +279,21 @@ def test_popular_banco_url_cli_loads_keeps_and_replaces(pg_db: PgDatabase) -> No
     assert replaced.returncode == 0, replaced.stderr
     with psycopg.connect(url) as conn:
         assert conn.execute("SELECT count(*) FROM transacoes").fetchone() == (50,)
+
+
+@pytest.mark.parametrize("kind", WORKER_KINDS)
+def test_a_worker_fails_a_report_its_source_lacks(
+    kind: str,
+    pg_env: WorkerEnv,
+    start_worker: StartWorker,
+    redis_client: redis.Redis,
+    tmp_path: Path,
+) -> None:
+    catalog = pg_catalog(tmp_path / "catalogo", {"SO_POSTGRES": "SELECT 1 AS um"})
+    (catalog / "SO_SQLITE.sql").write_text("SELECT sqlite_version() AS versao;\n")
+    pg_env.catalog_dir = catalog
+    start_worker(kind, pg_env)
+    task = push(redis_client, pg_env.queue, "SO_SQLITE", {})
+    state = wait_final(redis_client, pg_env, task.task_id, 30)
+    assert (state["status"], state["erro_codigo"]) == ("falhou", ErrorCode.UNKNOWN_TYPE), state
+    assert "postgresql" in state["erro"], state["erro"]

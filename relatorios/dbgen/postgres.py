@@ -14,10 +14,12 @@ import tempfile
 from importlib import resources
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from relatorios.dbgen.load import load
 from relatorios.dbgen.progress import Progress, make_progress
+from relatorios.postgres import redacted
+
+__all__ = ["AlreadyLoaded", "generate_postgres", "redacted"]
 
 # Tables in load order, with their columns (the same names in both schemas).
 TABLES: tuple[tuple[str, tuple[str, ...]], ...] = (
@@ -28,15 +30,6 @@ TABLES: tuple[tuple[str, tuple[str, ...]], ...] = (
                     "status")),
 )  # fmt: skip
 FETCH_ROWS = 20_000
-
-
-def redacted(url: str) -> str:
-    """`url` without its password, to show people (`postgresql://user@host:port/db`)."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    user = f"{parts.username}@" if parts.username else ""
-    port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme}://{user}{host}{port}{parts.path}"
 
 
 class AlreadyLoaded(Exception):
