@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import bigreport, broker, dbgen, export, ingest, report, throughput
+from bench import bigreport, broker, dbgen, export, ingest, postgres, report, throughput
 from bench.measure import REPO, VAR
 from bench.plan import FULL, QUICK, Plan
 from bench.results import Measurement, load, save
@@ -31,6 +31,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     "ingest": ingest.run,
     "throughput": throughput.run,
     "bigreport": bigreport.run,
+    "postgres": postgres.run,
 }
 
 
@@ -99,9 +100,19 @@ def machine(plan: Plan) -> dict[str, Any]:
         "redis": _version(["redis-server", "--version"]),
         "sqlite3_shell": _version(["sqlite3", "--version"]).split(" ")[0],
         "wrk": _version(["wrk", "--version"]),
+        "postgresql": _version([str(_pg_bin() / "postgres"), "--version"]),
         "packages": _packages(),
         "date": _stamp(),
     }
+
+
+def _pg_bin() -> Path:
+    from relatorios.postgres_server import PostgresNotFound, bin_dir
+
+    try:
+        return bin_dir()
+    except PostgresNotFound:
+        return Path("/nonexistent")
 
 
 def _cpu_model() -> str:
@@ -141,7 +152,7 @@ def _version(argv: list[str]) -> str:
 def _packages() -> dict[str, str]:
     from importlib.metadata import PackageNotFoundError, version
 
-    names = ("fastapi", "uvicorn", "redis", "pandas", "arq", "rq", "faker", "httpx")
+    names = ("fastapi", "uvicorn", "redis", "pandas", "arq", "rq", "faker", "httpx", "psycopg")
     found = {}
     for name in names:
         try:

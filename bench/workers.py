@@ -40,10 +40,13 @@ class Setup:
     queue: str
     db_path: Path
     export_dir: Path
+    database_url: str = ""  # PostgreSQL instead of db_path when set
 
     def env(self) -> dict[str, str]:
+        source = {"DATABASE_URL": self.database_url} if self.database_url else {}
         return {
             **os.environ,
+            **source,
             "REDIS_URL": self.redis_url,
             "QUEUE_NAME": self.queue,
             "DB_PATH": str(self.db_path),

@@ -33,7 +33,7 @@ def bin_dir() -> Path:
     """The folder of initdb and pg_ctl: Debian keeps them out of PATH, per major version."""
     on_path = shutil.which("pg_ctl")
     if on_path:
-        return Path(on_path).parent
+        return Path(on_path).resolve().parent  # a symlink on PATH: the folder of the real one
     found = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"), key=_major, reverse=True)
     if not found:
         raise PostgresNotFound(
@@ -61,6 +61,7 @@ class PrivatePostgres:
     port: int
     password: str
     run_as: str | None  # the system user running the server's commands, when we are root
+    durable: bool = False  # PostgreSQL's own fsync settings (benchmarks); off for tests
 
     @property
     def data(self) -> Path:
@@ -77,11 +78,10 @@ class PrivatePostgres:
         )
 
     def start(self) -> None:
-        options = (
-            f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.folder}"
+        options = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.folder}"
+        if not self.durable:
             # Test data, rebuilt every run: durability buys nothing here and costs seconds.
-            " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-        )
+            options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
         log = self.folder / "server.log"
         self._run(str(bin_dir() / "pg_ctl"), "-D", str(self.data), "-l", str(log), "-o", options,
                   "-w", "-t", "60", "start")  # fmt: skip
@@ -112,14 +112,17 @@ class PrivatePostgres:
             conn.execute(statement.encode())
 
 
-def start(port: int | None = None, password: str = "relatorios-teste") -> PrivatePostgres:
-    """initdb a new cluster in a temporary folder and start it; the caller calls remove()."""
+def start(
+    port: int | None = None, password: str = "relatorios-teste", durable: bool = False
+) -> PrivatePostgres:
+    """initdb a new cluster in a temporary folder and start it; the caller calls remove().
+    `durable`: keep PostgreSQL's fsync defaults (a benchmark's server), else turn them off."""
     run_as = SUPERUSER if os.geteuid() == 0 else None
     folder = Path(tempfile.mkdtemp(prefix="relatorios-pg-"))
     if run_as:
         user = pwd.getpwnam(run_as)
         os.chown(folder, user.pw_uid, user.pw_gid)
-    server = PrivatePostgres(folder, port or free_port(), password, run_as)
+    server = PrivatePostgres(folder, port or free_port(), password, run_as, durable)
     pwfile = folder / "pwfile"
     pwfile.write_text(password + "\n")
     if run_as:
