@@ -201,7 +201,9 @@ def _postgres_targets(meta: dict[str, Any], results: list[Measurement]) -> list[
         targets.append(Target(text, "not measured", None))
     else:
         figure = f"{_n(load.rows)} transactions: {_s(load.seconds)}"
-        targets.append(Target(text, figure, load.rows >= 5_000_000 and load.seconds <= 30))
+        # A quick run loads fewer rows: its time says nothing about the target.
+        met = load.seconds <= 30 if load.rows >= 5_000_000 else None
+        targets.append(Target(text, figure, met))
     return targets
 
 
