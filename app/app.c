@@ -15,6 +15,7 @@
 #include "export.h"
 #include "log.h"
 #include "message.h"
+#include "pq.h"
 #include "source_pg.h"
 #include "worker.h"
 
@@ -103,7 +104,14 @@ int main(void) {
     }
     if (export_global_init(why) != WK_OK)
         log_warning(NULL, "SQLite com a configuração padrão: %s", why);
+    if (cfg.database_url != NULL && pq_load(why) != WK_OK) {
+        fprintf(stderr, "Worker C: %s\n", why);
+        export_global_shutdown();
+        message_shutdown();
+        return 2;
+    }
     if (cfg.database_url != NULL && !wait_for_database(&cfg)) {
+        pq_unload();
         export_global_shutdown();
         message_shutdown();
         return 2;
@@ -111,6 +119,7 @@ int main(void) {
     worker_init(&w, &cfg, &stopping, &pop_fd);
     worker_run(&w);
     worker_close(&w);
+    pq_unload();
     export_global_shutdown();
     message_shutdown();
     return 0;

@@ -3,7 +3,6 @@
 #include "source_pg.h"
 
 #include <errno.h>
-#include <libpq-fe.h>
 #include <math.h>
 #include <poll.h>
 #include <stdio.h>
@@ -11,6 +10,7 @@
 #include <string.h>
 
 #include "clock.h"
+#include "pq.h"
 #include "protocol.h"
 #include "sql_params.h"
 
@@ -53,7 +53,7 @@ static PGconn *pg_connect(const char *url, double timeout_s) {
     const char *keys[] = {"gssencmode", "dbname", "options", "client_encoding",
                           "application_name", "connect_timeout", NULL};
     const char *values[] = {"disable", url, options, "UTF8", "relatorios", connect_timeout, NULL};
-    return PQconnectdbParams(keys, values, 1);
+    return pq.PQconnectdbParams(keys, values, 1);
 }
 
 /* libpq's last error, first line only (for the log). */
@@ -63,7 +63,7 @@ static void first_line(char *dst, size_t n, const char *text) {
 }
 
 static int refused(const PGconn *conn) {
-    return PQconnectionNeedsPassword(conn) || PQconnectionUsedPassword(conn);
+    return pq.PQconnectionNeedsPassword(conn) || pq.PQconnectionUsedPassword(conn);
 }
 
 static const char *connection_problem(const PGconn *conn) {
@@ -83,13 +83,13 @@ static int starts(const char *state, const char *prefix) {
  * the report's query failing, for good. */
 static int pg_failed(pg_source *s, const PGresult *res) {
     report_error *e = s->base.err;
-    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-    const char *said = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+    const char *state = res ? pq.PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    const char *said = res ? pq.PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
     char line[WK_ERRSTR_LEN];
-    first_line(line, sizeof line, said ? said : PQerrorMessage(s->conn));
+    first_line(line, sizeof line, said ? said : pq.PQerrorMessage(s->conn));
     (void)wk_error(e->detail, "PostgreSQL: %s %s", state ? state : "", line);
     if (state == NULL || state[0] == '\0') {
-        if (PQstatus(s->conn) == CONNECTION_BAD)
+        if (pq.PQstatus(s->conn) == CONNECTION_BAD)
             return report_fail(e, ERR_DATABASE_UNAVAILABLE, 1, "%s (conexão perdida)",
                                ERR_DATABASE_UNAVAILABLE_TEXT);
         return report_fail(e, ERR_QUERY_FAILED, 0, "%s", ERR_QUERY_FAILED_TEXT);
@@ -115,38 +115,38 @@ static void tick_now(pg_source *s) {
     if (s->cancelled || s->tick(s->ud) == 0) return;
     s->base.err->interrupted = 1;
     s->cancelled = 1;
-    PGcancel *cancel = PQgetCancel(s->conn);
+    PGcancel *cancel = pq.PQgetCancel(s->conn);
     char why[256];
     /* If the request cannot be sent, the query runs to its end and is then discarded. */
-    if (cancel != NULL) (void)PQcancel(cancel, why, (int)sizeof why);
-    PQfreeCancel(cancel);
+    if (cancel != NULL) (void)pq.PQcancel(cancel, why, (int)sizeof why);
+    pq.PQfreeCancel(cancel);
 }
 
 /* The next result of the query in flight, or NULL at its end, waiting in slices of
  * PROTO_PG_POLL_S so that the tick runs while the server works. */
 static PGresult *next_result(pg_source *s) {
-    while (PQisBusy(s->conn)) {
-        struct pollfd pfd = {PQsocket(s->conn), POLLIN, 0};
+    while (pq.PQisBusy(s->conn)) {
+        struct pollfd pfd = {pq.PQsocket(s->conn), POLLIN, 0};
         int rc = poll(&pfd, 1, (int)(PROTO_PG_POLL_S * 1000));
         if (rc < 0 && errno != EINTR) break;           /* PQgetResult reports the error */
-        if (rc > 0 && !PQconsumeInput(s->conn)) break; /* the connection is gone: same */
+        if (rc > 0 && !pq.PQconsumeInput(s->conn)) break; /* the connection is gone: same */
         tick_now(s);
     }
-    return PQgetResult(s->conn);
+    return pq.PQgetResult(s->conn);
 }
 
 /* Reads results up to the end of the current command (there is nothing more to know). */
 static void drain(pg_source *s) {
     PGresult *res;
-    while ((res = next_result(s)) != NULL) PQclear(res);
+    while ((res = next_result(s)) != NULL) pq.PQclear(res);
 }
 
 /* One step of the extended protocol that answers `expected`; WK_ERR with err set otherwise. */
 static int finish_step(pg_source *s, ExecStatusType expected, PGresult **keep) {
     PGresult *res = next_result(s);
-    int rc = PQresultStatus(res) == expected ? WK_OK : pg_failed(s, res);
+    int rc = pq.PQresultStatus(res) == expected ? WK_OK : pg_failed(s, res);
     if (rc == WK_OK && keep != NULL) *keep = res;
-    else PQclear(res);
+    else pq.PQclear(res);
     drain(s);
     return rc;
 }
@@ -183,17 +183,17 @@ static int bind_values(pg_source *s, const source_param *params, int nparams, Oi
 
 /* The columns of the prepared statement: their names and which are float4 or float8. */
 static int read_columns(pg_source *s, const PGresult *desc) {
-    int n = PQnfields(desc);
+    int n = pq.PQnfields(desc);
     s->names = calloc((size_t)n + 1, sizeof *s->names);
     s->is_real = calloc((size_t)n + 1, sizeof *s->is_real);
     if (s->names == NULL || s->is_real == NULL)
         return report_fail(s->base.err, ERR_DATABASE_UNAVAILABLE, 1, "%s: memória insuficiente",
                            ERR_DATABASE_UNAVAILABLE_TEXT);
     for (int i = 0; i < n; i++) {
-        if ((s->names[i] = strdup(PQfname(desc, i))) == NULL)
+        if ((s->names[i] = strdup(pq.PQfname(desc, i))) == NULL)
             return report_fail(s->base.err, ERR_DATABASE_UNAVAILABLE, 1,
                                "%s: memória insuficiente", ERR_DATABASE_UNAVAILABLE_TEXT);
-        s->is_real[i] = PQftype(desc, i) == OID_FLOAT4 || PQftype(desc, i) == OID_FLOAT8;
+        s->is_real[i] = pq.PQftype(desc, i) == OID_FLOAT4 || pq.PQftype(desc, i) == OID_FLOAT8;
     }
     s->base.ncols = n;
     return WK_OK;
@@ -204,42 +204,42 @@ static int pg_next(source *base, value *row) {
     if (s->done) return SOURCE_DONE;
     if (!s->started) {
         s->started = 1;
-        if (!PQsendQueryPrepared(s->conn, "", s->q.count, s->values, NULL, NULL, 0) ||
-            !PQsetSingleRowMode(s->conn))
+        if (!pq.PQsendQueryPrepared(s->conn, "", s->q.count, s->values, NULL, NULL, 0) ||
+            !pq.PQsetSingleRowMode(s->conn))
             return pg_failed(s, NULL);
     }
-    PQclear(s->row);
+    pq.PQclear(s->row);
     s->row = NULL;
     if (++s->rows_since_tick == ROWS_PER_TICK) {
         s->rows_since_tick = 0;
         tick_now(s);
     }
     PGresult *res = next_result(s);
-    ExecStatusType status = PQresultStatus(res);
+    ExecStatusType status = pq.PQresultStatus(res);
     if (status == PGRES_TUPLES_OK) { /* the end: zero rows, the command's completion */
-        PQclear(res);
+        pq.PQclear(res);
         drain(s);
         s->done = 1;
         return SOURCE_DONE;
     }
     if (status != PGRES_SINGLE_TUPLE) {
         int rc = pg_failed(s, res);
-        PQclear(res);
+        pq.PQclear(res);
         drain(s);
         return rc;
     }
     s->row = res;
     for (int i = 0; i < base->ncols; i++) {
         value *v = &row[i];
-        if (PQgetisnull(res, 0, i)) {
+        if (pq.PQgetisnull(res, 0, i)) {
             v->type = VALUE_NULL;
         } else if (s->is_real[i]) {
             v->type = VALUE_REAL;
-            v->d = strtod(PQgetvalue(res, 0, i), NULL); /* PostgreSQL's shortest exact text */
+            v->d = strtod(pq.PQgetvalue(res, 0, i), NULL); /* PostgreSQL's shortest exact text */
         } else {
             v->type = VALUE_TEXT;
-            v->text = PQgetvalue(res, 0, i);
-            v->len = (size_t)PQgetlength(res, 0, i);
+            v->text = pq.PQgetvalue(res, 0, i);
+            v->len = (size_t)pq.PQgetlength(res, 0, i);
         }
     }
     return SOURCE_ROW;
@@ -249,8 +249,8 @@ static const char *pg_column_name(source *base, int i) { return ((pg_source *)ba
 
 static void pg_close(source *base) {
     pg_source *s = (pg_source *)base;
-    PQclear(s->row);
-    PQfinish(s->conn); /* a query still running stops when the server sees the socket close */
+    pq.PQclear(s->row);
+    pq.PQfinish(s->conn); /* a query still running stops when the server sees the socket close */
     for (int i = 0; s->names != NULL && s->names[i] != NULL; i++) free(s->names[i]);
     free(s->names);
     free(s->is_real);
@@ -277,9 +277,9 @@ int source_pg_open(source **out, const char *url, double timeout_s, const char *
     Oid types[PROTO_MAX_PARAMS];
     if (bind_values(s, params, nparams, types) != WK_OK) return WK_ERR;
     s->conn = pg_connect(url, timeout_s);
-    if (PQstatus(s->conn) != CONNECTION_OK) {
+    if (pq.PQstatus(s->conn) != CONNECTION_OK) {
         char line[WK_ERRSTR_LEN];
-        first_line(line, sizeof line, PQerrorMessage(s->conn));
+        first_line(line, sizeof line, pq.PQerrorMessage(s->conn));
         (void)wk_error(err->detail, "PostgreSQL: %s", line);
         /* Transient: the server may be restarting; refused credentials stop the worker at
          * start-up (source_pg_ping), so here they mean a change made since. */
@@ -287,12 +287,12 @@ int source_pg_open(source **out, const char *url, double timeout_s, const char *
                            ERR_DATABASE_UNAVAILABLE_TEXT, connection_problem(s->conn));
     }
     PGresult *desc = NULL;
-    if (!PQsendPrepare(s->conn, "", s->q.sql, s->q.count, types)) return pg_failed(s, NULL);
+    if (!pq.PQsendPrepare(s->conn, "", s->q.sql, s->q.count, types)) return pg_failed(s, NULL);
     if (finish_step(s, PGRES_COMMAND_OK, NULL) != WK_OK) return WK_ERR;
-    if (!PQsendDescribePrepared(s->conn, "")) return pg_failed(s, NULL);
+    if (!pq.PQsendDescribePrepared(s->conn, "")) return pg_failed(s, NULL);
     if (finish_step(s, PGRES_COMMAND_OK, &desc) != WK_OK) return WK_ERR;
     int rc = read_columns(s, desc);
-    PQclear(desc);
+    pq.PQclear(desc);
     return rc;
 }
 
@@ -300,19 +300,19 @@ int source_pg_ping(const char *url, char errstr[WK_ERRSTR_LEN]) {
     PGconn *conn = pg_connect(url, 0);
     char line[WK_ERRSTR_LEN];
     int rc = SOURCE_PG_READY;
-    if (PQstatus(conn) != CONNECTION_OK) {
-        first_line(line, sizeof line, PQerrorMessage(conn));
+    if (pq.PQstatus(conn) != CONNECTION_OK) {
+        first_line(line, sizeof line, pq.PQerrorMessage(conn));
         rc = refused(conn) ? SOURCE_PG_REFUSED : SOURCE_PG_DOWN;
         (void)wk_error(errstr, "%s: %s", connection_problem(conn), line);
     } else {
-        PGresult *res = PQexec(conn, "SELECT 1");
-        if (PQresultStatus(res) != PGRES_TUPLES_OK) {
-            first_line(line, sizeof line, PQerrorMessage(conn));
+        PGresult *res = pq.PQexec(conn, "SELECT 1");
+        if (pq.PQresultStatus(res) != PGRES_TUPLES_OK) {
+            first_line(line, sizeof line, pq.PQerrorMessage(conn));
             rc = SOURCE_PG_DOWN;
             (void)wk_error(errstr, "DATABASE_URL: o PostgreSQL não respondeu: %s", line);
         }
-        PQclear(res);
+        pq.PQclear(res);
     }
-    PQfinish(conn);
+    pq.PQfinish(conn);
     return rc;
 }

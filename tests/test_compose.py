@@ -48,6 +48,8 @@ C_WORKER_COMMAND = "relatorios-worker-c"
 # gcc only Recommends libc6-dev: a plain `apt-get install gcc` on a developer's machine brings it,
 # the image's `--no-install-recommends` does not, so the image names it and the list need not.
 BUILD_ONLY_EXTRAS = {"libc6-dev"}
+# Shared libraries the C worker loads with dlopen() rather than links (soname -> Debian package).
+DLOPENED = {"libpq.so.5": "libpq5"}
 
 
 # --- Dockerfiles ---------------------------------------------------------------------------------
@@ -641,6 +643,15 @@ def test_c_worker_builds_from_what_its_image_copies_and_needs_only_its_runtime_p
     assert binary.is_file() and os.access(binary, os.X_OK), f"the build made no {binary}"
 
     needed = packages_of_shared_libraries(binary) - {"libc6"}  # libc6 is in every Debian image
+    # Libraries the worker opens with dlopen() (app/pq.h: libpq, for DATABASE_URL): named in the
+    # binary, and owned by the package the image installs for them.
+    for soname, package in DLOPENED.items():
+        assert soname.encode() in binary.read_bytes(), f"the worker no longer opens {soname}"
+        cache = subprocess.run(["ldconfig", "-p"], capture_output=True, text=True).stdout
+        path = re.search(rf"^\s*{re.escape(soname)} .*=> (\S+)$", cache, re.M)
+        assert path, f"{soname} is not installed"
+        assert debian_package_owning(path.group(1)) == package
+        needed.add(package)
     assert needed == image.final.apt_packages(), (
         f"the binary links against {sorted(needed)} (plus libc6); the runtime stage installs "
         f"{sorted(image.final.apt_packages())}"

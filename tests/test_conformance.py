@@ -42,6 +42,8 @@ REFERENCE = "python"
 EDGE_CATALOG = Path(__file__).resolve().parent / "edge_catalog"
 PG_EDGE_CATALOG = Path(__file__).resolve().parent / "edge_catalog_postgresql"
 VALGRIND = shutil.which("valgrind")
+# The dynamic loader's own allocations after dlopen(libpq) (the file says which, and why).
+VALGRIND_SUPPRESSIONS = Path(__file__).resolve().parent / "data" / "valgrind-dlopen.supp"
 # Fields that legitimately differ between two runs of the same task.
 VOLATILE_FIELDS = {"iniciado_em", "concluido_em", "worker"}
 # Kinds compared with the reference: every worker, plus the C worker's checked builds.
@@ -206,6 +208,7 @@ class Fleet:
                 "--leak-check=full",
                 "--show-leak-kinds=all",
                 "--errors-for-leak-kinds=all",
+                f"--suppressions={VALGRIND_SUPPRESSIONS}",
                 "--error-exitcode=99",
                 str(bins["c"]),
             ]

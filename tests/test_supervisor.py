@@ -14,7 +14,7 @@ import httpx
 import psutil
 import pytest
 
-from tests.conftest import WorkerEnv, free_port, wait_until
+from tests.conftest import PG_READER_PASSWORD, PgDatabase, WorkerEnv, free_port, wait_until
 
 SPEC_EXAMPLE_2 = {"tipo_relatorio": "PAGAMENTOS_PENDENTES", "parametros": {}}
 StartUp = Callable[[dict[str, str], Path, int], "Up"]
@@ -140,3 +140,17 @@ def test_up_without_any_redis_server_says_how_to_install_one(
     assert done.returncode == 1
     [line] = done.stderr.strip().splitlines()
     assert line.startswith("Erro: redis-server não encontrado. Instale com: ")
+
+
+def test_up_with_database_url_reads_postgresql_and_generates_no_sqlite_file(
+    up_env: dict[str, str], pg_db: PgDatabase, tmp_path: Path, start_up: StartUp
+) -> None:
+    missing = tmp_path / "nao-gerar.db"
+    up_env.update(DATABASE_URL=pg_db.url, DB_PATH=str(missing))
+    up = start_up(up_env, tmp_path / "up.log", 1)
+    task = httpx.post(f"{up.url}/gerar-relatorio", json=SPEC_EXAMPLE_2).json()
+    wait_until(lambda: httpx.get(task["status_url"]).json()["status"] == "concluido", 60, "done")
+    assert up.interrupt() == 0
+    log = up.log.read_text()
+    assert "PostgreSQL" in log and PG_READER_PASSWORD not in log, log
+    assert not missing.exists(), "make run generates the SQLite file only when it reads it"
