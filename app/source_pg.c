@@ -125,7 +125,8 @@ static void tick_now(pg_source *s) {
 /* The next result of the query in flight, or NULL at its end, waiting in slices of
  * PROTO_PG_POLL_S so that the tick runs while the server works. */
 static PGresult *next_result(pg_source *s) {
-    while (pq.PQisBusy(s->conn)) {
+    /* Without a socket there is nothing to wait for: PQgetResult says what went wrong. */
+    while (pq.PQisBusy(s->conn) && pq.PQsocket(s->conn) >= 0) {
         struct pollfd pfd = {pq.PQsocket(s->conn), POLLIN, 0};
         int rc = poll(&pfd, 1, (int)(PROTO_PG_POLL_S * 1000));
         if (rc < 0 && errno != EINTR) break;           /* PQgetResult reports the error */
