@@ -56,6 +56,14 @@
 #define KEY_SWEEP_LOCK_FMT "%s:limpeza"
 #define KEY_STATS_FMT "%s:estatisticas"
 #define KEY_WORKER_FMT "%s:trabalhador:%s"
+#define KEY_API_KEY_FMT "%s:chave:%s"
+#define KEY_API_KEY_NAMES_FMT "%s:chaves"
+#define KEY_RATE_FMT "%s:cota:%s"
+#define KEY_BYTES_DAY_FMT "%s:bytes_dia:%s"
+#define KEY_ACTIVE_FMT "%s:ativas:%s"
+#define KEY_BY_STATUS_FMT "%s:por_status:%s"
+#define KEY_BY_OWNER_FMT "%s:por_dono:%s"
+#define KEY_BY_TYPE_FMT "%s:por_tipo:%s"
 
 /* Task states (field `status`). */
 #define STATUS_QUEUED "na_fila"
@@ -102,6 +110,7 @@
 #define F_NEXT_ATTEMPT "proxima_tentativa_em"
 #define F_CANCELLED "cancelado_em"
 #define F_EXPIRED "expirado_em"
+#define F_OWNER "dono"
 
 /* Counters of the statistics hash. */
 #define STAT_DONE "tarefas_concluidas"

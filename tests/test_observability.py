@@ -22,12 +22,12 @@ PENDENTES = {"tipo_relatorio": "PAGAMENTOS_PENDENTES", "parametros": {}}
 
 
 def run_task(api: ApiProcess, body: dict[str, Any] = PENDENTES) -> dict[str, Any]:
-    accepted = httpx.post(f"{api.url}/gerar-relatorio", json=body)
+    accepted = api.http.post(f"{api.url}/gerar-relatorio", json=body)
     assert accepted.status_code == 202, accepted.text
     final: dict[str, Any] = {}
 
     def finished() -> bool:
-        final.update(httpx.get(accepted.json()["status_url"]).json())
+        final.update(api.http.get(accepted.json()["status_url"]).json())
         return final["status"] in ("concluido", "falhou")
 
     wait_until(finished, 60, "the task to finish")
@@ -36,12 +36,12 @@ def run_task(api: ApiProcess, body: dict[str, Any] = PENDENTES) -> dict[str, Any
 
 
 def health(api: ApiProcess) -> httpx.Response:
-    return httpx.get(f"{api.url}/health", timeout=10)
+    return api.http.get(f"{api.url}/health", timeout=10)
 
 
 def metrics(api: ApiProcess) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
     """Every sample of /metrics, parsed by Prometheus' own parser, by (name, labels)."""
-    response = httpx.get(f"{api.url}/metrics")
+    response = api.http.get(f"{api.url}/metrics")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
     return {

@@ -8,7 +8,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
-import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
@@ -50,7 +49,7 @@ def page(browser: Browser) -> Iterator[Page]:
 
 
 def first_department(api: ApiProcess) -> str:
-    catalog = httpx.get(f"{api.url}/tipos-relatorio").json()
+    catalog = api.http.get(f"{api.url}/tipos-relatorio").json()
     [gastos] = [r for r in catalog if r["tipo"] == "GASTOS_POR_DEPARTAMENTO"]
     return str(gastos["parametros"][0]["opcoes"][0])
 
@@ -187,7 +186,7 @@ def test_the_page_takes_state_labels_and_filters_from_the_api(
 ) -> None:
     """The page spells no state: change GET /estados and the page says what it serves."""
     api = start_api(worker_env)  # no worker: the task stays queued
-    served = httpx.get(f"{api.url}/estados").json()
+    served = api.http.get(f"{api.url}/estados").json()
     assert [s["status"] for s in served] == [s.value for s in Status]
     renamed = [{**s, "rotulo": f"<{s['rotulo']}>"} for s in served]
     page.route(f"{api.url}/estados", lambda route: route.fulfill(json=renamed))

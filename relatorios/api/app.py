@@ -15,15 +15,18 @@ from contextlib import asynccontextmanager
 
 import redis.asyncio as aioredis
 from fastapi import FastAPI
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from relatorios import __version__
 from relatorios.api import errors
+from relatorios.api.middleware import BodyGuard, SecurityHeaders
 from relatorios.api.requests import departments_of, request_union
 from relatorios.api.responses import ReportInfo
 from relatorios.api.routes import (
     catalog,
     dead_letters,
     health,
+    keys,
     metrics,
     orders,
     states,
@@ -60,8 +63,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.catalog = [ReportInfo.of(r, departments) for r in reports.values()]
     errors.install(app)
     app.include_router(orders.router(request_union(reports, departments)))
-    for module in (catalog, states, tasks, dead_letters, health, metrics, web):
+    for module in (catalog, states, tasks, dead_letters, keys, health, metrics, web):
         app.include_router(module.router)
+    # Outermost last: every answer (a 400 or a 413 too) carries the security headers; a Host
+    # outside ALLOWED_HOSTS (DNS rebinding) is refused before its body is read.
+    app.add_middleware(BodyGuard, limit=settings.max_body_bytes)
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.allowed_hosts)
+    app.add_middleware(SecurityHeaders)
     return app
 
 
