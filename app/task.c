@@ -155,8 +155,9 @@ static void fail(worker *w, const char *task_id, const char *raw, size_t len, co
                  const char *error, const char *detail) {
     log_error(task_id, "Falha na tarefa (task_id=%s): %s%s%s%s", task_id, error,
               detail[0] ? " [" : "", detail, detail[0] ? "]" : "");
-    /* No retry can give the report permission to read: an operator's case, kept with the reason. */
-    if (strcmp(code, ERR_PERMISSION_DENIED) == 0 &&
+    /* No retry can succeed: an operator's case (a permission), or a message no API wrote (a
+     * parameter outside the catalog's limits): kept with the reason. */
+    if ((strcmp(code, ERR_PERMISSION_DENIED) == 0 || strcmp(code, ERR_INVALID_PARAMETER) == 0) &&
         dead_letter(w, raw, len, error, task_id) != WK_OK)
         return; /* recovery runs it again */
     final_state f = {STATUS_FAILED, code, error, 0, 0, NULL};

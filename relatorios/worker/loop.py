@@ -55,6 +55,7 @@ from relatorios.worker.state import Fields, TaskStates, recover
 
 log = logging.getLogger("relatorios.worker")
 SHUTDOWN = "desligamento"
+DEAD_LETTER_CODES = frozenset({ErrorCode.PERMISSION_DENIED, ErrorCode.INVALID_PARAMETER})
 WAITING = "Aguardando por tarefas na fila '%s' (Comando BRPOP)..."
 
 
@@ -364,7 +365,8 @@ class Worker:
     def fail(self, task_id: str, raw: bytes, error: ReportError) -> None:
         detail = f" ({error.detail})" if error.detail else ""
         log.error("Falha na tarefa (task_id=%s): %s%s", task_id, error, detail)
-        if error.code == ErrorCode.PERMISSION_DENIED:  # no retry can succeed: an operator's case
+        # No retry can succeed: an operator's case (a permission), or a message no API wrote.
+        if error.code in DEAD_LETTER_CODES:
             self.states.dead_letter(raw, str(error), task_id)
         fields: Fields = {F.ERROR: str(error), F.ERROR_CODE: error.code}
         self.record(task_id, raw, Status.FAILED, fields)
