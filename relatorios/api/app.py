@@ -21,7 +21,7 @@ from relatorios import __version__
 from relatorios.api import errors
 from relatorios.api.middleware import BodyGuard, SecurityHeaders
 from relatorios.api.requests import departments_of, request_union
-from relatorios.api.responses import ReportInfo
+from relatorios.api.responses import ADMIN, AUTH, ReportInfo
 from relatorios.api.routes import (
     catalog,
     dead_letters,
@@ -62,8 +62,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.catalog = [ReportInfo.of(r, departments) for r in reports.values()]
     errors.install(app)
-    app.include_router(orders.router(request_union(reports, departments)))
-    for module in (catalog, states, tasks, dead_letters, keys, health, metrics, web):
+    app.include_router(orders.router(request_union(reports, departments)), responses=AUTH)
+    for module in (catalog, states, tasks):
+        app.include_router(module.router, responses=AUTH)
+    for module in (dead_letters, keys, metrics):
+        app.include_router(module.router, responses=ADMIN)
+    for module in (health, web):  # public
         app.include_router(module.router)
     # Outermost last: every answer (a 400 or a 413 too) carries the security headers; a Host
     # outside ALLOWED_HOSTS (DNS rebinding) is refused before its body is read.

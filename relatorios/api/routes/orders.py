@@ -44,7 +44,6 @@ def router(body_type: Any) -> APIRouter:
         response_model=Accepted,
         responses={
             409: {"model": Problem, "description": "Idempotency-Key usada com outro pedido"},
-            429: {"model": Problem, "description": "cota da chave esgotada (veja Retry-After)"},
             **UNAVAILABLE,
         },
         summary="Pede um relatório (assíncrono)",
