@@ -46,6 +46,7 @@
 #define PROTO_SOURCE_POSTGRESQL "postgresql"
 #define PROTO_POSTGRESQL_URL_PREFIX "postgresql://"
 #define PROTO_POSTGRES_URL_PREFIX "postgres://"
+#define PROTO_INDEX_STATUS_SCRIPT "local score = redis.call('ZSCORE', KEYS[1], ARGV[2]) for _, s in ipairs({'na_fila', 'processando', 'concluido', 'falhou', 'cancelado', 'expirado'}) do if s ~= ARGV[3] or not score then redis.call('ZREM', ARGV[1] .. s, ARGV[2]) end end if score then redis.call('ZADD', ARGV[1] .. ARGV[3], score, ARGV[2]) end return score and 1 or 0"
 
 /* Keys: every key starts with the queue name. Arguments: queue, then the id. */
 #define KEY_TASK_FMT "%s:tarefa:%s"

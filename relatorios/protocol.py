@@ -151,6 +151,20 @@ STATUS_LABELS: dict[Status, str] = {
 }
 
 
+# A task's entry in the status indexes (`<queue>:por_status:<status>`, sorted sets scored like
+# `<queue>:tarefas`) moves with its status. Every writer of a status (the API and both workers)
+# runs this one script in the same transaction as the status write:
+#     EVAL INDEX_STATUS_SCRIPT 1 <queue>:tarefas <queue>:por_status: <task_id> <status>
+# A task not in `<queue>:tarefas` (swept) is left out of every status index.
+INDEX_STATUS_SCRIPT = (
+    "local score = redis.call('ZSCORE', KEYS[1], ARGV[2]) "
+    "for _, s in ipairs({{{states}}}) do "
+    "if s ~= ARGV[3] or not score then redis.call('ZREM', ARGV[1] .. s, ARGV[2]) end end "
+    "if score then redis.call('ZADD', ARGV[1] .. ARGV[3], score, ARGV[2]) end "
+    "return score and 1 or 0"
+).format(states=", ".join(f"'{s.value}'" for s in Status))
+
+
 class ErrorCode(StrEnum):
     """Why a task failed (field `erro_codigo`): stable, for programs; `erro` is for people."""
 
@@ -371,6 +385,15 @@ class Keys:
 
     def by_status(self, status: str) -> str:
         return self._key(KEY_BY_STATUS, status)
+
+    @property
+    def by_status_prefix(self) -> str:
+        return self._key(KEY_BY_STATUS)
+
+    def index_status(self, task_id: str, status: str) -> tuple[str, int, str, str, str, str]:
+        """The arguments of EVAL that move `task_id` to the index of `status` (redis-py's
+        `eval(*keys.index_status(id, status))`), run with every status write."""
+        return (INDEX_STATUS_SCRIPT, 1, self.tasks, self.by_status_prefix, task_id, status)
 
     def by_owner(self, owner: str) -> str:
         return self._key(KEY_BY_OWNER, owner)

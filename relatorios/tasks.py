@@ -59,8 +59,8 @@ SCAN_CAP = 10_000
 # Verdicts of ENQUEUE.
 ACCEPTED, FULL, TOO_MANY_ACTIVE, TOO_MANY_BYTES = 0, 1, 2, 3
 _ACTIVE = ", ".join(f"'{s.value}'" for s in ACTIVE_STATES)
-# KEYS: queue, task, tasks, by_owner, by_type, owner's active set, owner's bytes today, and the
-# task key prefix (the active set's tasks are read by id).
+# KEYS: queue, task, tasks, by_owner, by_type, owner's active set, owner's bytes today, the task
+# key prefix (the active set's tasks are read by id), and the index of the queued status.
 # ARGV: message, score (ms), max queue, max active, max bytes/day, today, task id, field pairs.
 ENQUEUE = f"""
 local depth = redis.call('LLEN', KEYS[1])
@@ -88,6 +88,7 @@ redis.call('ZADD', KEYS[3], ARGV[2], ARGV[7])
 redis.call('ZADD', KEYS[4], ARGV[2], ARGV[7])
 redis.call('ZADD', KEYS[5], ARGV[2], ARGV[7])
 redis.call('ZADD', KEYS[6], ARGV[2], ARGV[7])
+redis.call('ZADD', KEYS[9], ARGV[2], ARGV[7])
 return {{{ACCEPTED}, redis.call('LPUSH', KEYS[1], ARGV[1])}}
 """
 
@@ -287,7 +288,7 @@ class TaskStore:
         # or not at all (MAX_FILA cannot be overshot by concurrent requests).
         verdict, value = await self._redis.eval(
             ENQUEUE,
-            8,
+            9,
             keys.queue,
             keys.task(task_id),
             keys.tasks,
@@ -296,6 +297,7 @@ class TaskStore:
             keys.active(owner),
             keys.bytes_day(owner, _today()),
             keys.task(""),
+            keys.by_status(Status.QUEUED),
             message.to_json(),
             int(time.time() * 1000),
             limits.max_queue,
@@ -371,6 +373,7 @@ class TaskStore:
                                 F.ERROR_CODE: ErrorCode.CANCELLED,
                             },
                         )
+                        pipe.eval(*self._keys.index_status(task_id, Status.CANCELLED))
                         pipe.expire(key, self.retention_s + 86_400)
                         pipe.hincrby(self._keys.stats, Stat.CANCELLED, 1)
                         await pipe.execute()
@@ -388,26 +391,31 @@ class TaskStore:
     ) -> tuple[list[Task], int]:
         """Newest first, filtered (by `owner` too when given); one page and the number matching.
 
-        The index of the owner, else of the type, else of every task, answers alone with
-        ZREVRANGE (O(limit) records read). A filter that index does not hold (a status) reads
-        the index newest first, at most SCAN_CAP entries, counting the matches among them.
+        Each filter has its index (a sorted set per owner, type and status, scored by creation
+        time): one filter alone answers with ZREVRANGE, reading O(limit) records. With two or
+        more, the smallest of their indexes is read newest first, at most SCAN_CAP entries,
+        counting the matches among them.
         """
         keys = self._keys
+        indexes = [keys.tasks]
         if owner is not None:
-            index, by_index = keys.by_owner(owner), report_type is None
-        elif report_type is not None:
-            index, by_index = keys.by_type(report_type), True
-        else:
-            index, by_index = keys.tasks, True
+            indexes.append(keys.by_owner(owner))
+        if report_type is not None:
+            indexes.append(keys.by_type(report_type))
+        if status is not None:
+            indexes.append(keys.by_status(status))
         with redis_errors():
-            if by_index and status is None:
+            if len(indexes) <= 2:
+                index = indexes[-1]
                 total = int(await self._redis.zcard(index))
-                ids = [
-                    str(i) for i in await self._redis.zrevrange(index, offset, offset + limit - 1)
-                ]
-                tasks = await self._read(ids)
-                return tasks, total
-            return await self._scan(index, status, report_type, limit, offset)
+                page = await self._redis.zrevrange(index, offset, offset + limit - 1)
+                return await self._read([str(i) for i in page]), total
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for name in indexes[1:]:
+                    pipe.zcard(name)
+                sizes = await pipe.execute()
+            smallest = min(zip(sizes, indexes[1:], strict=True))[1]
+            return await self._scan(smallest, status, report_type, owner, limit, offset)
 
     async def _read(self, ids: list[str]) -> list[Task]:
         async with self._redis.pipeline(transaction=False) as pipe:
@@ -421,7 +429,13 @@ class TaskStore:
         ]
 
     async def _scan(
-        self, index: str, status: str | None, report_type: str | None, limit: int, offset: int
+        self,
+        index: str,
+        status: str | None,
+        report_type: str | None,
+        owner: str | None,
+        limit: int,
+        offset: int,
     ) -> tuple[list[Task], int]:
         wanted: list[str] = []
         total = 0
@@ -551,6 +565,8 @@ class TaskStore:
     async def _unindex(self, task_id: str, task: Task | None) -> None:
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.zrem(self._keys.tasks, task_id)
+            # Not in `tasks` any more: the script takes it out of every status index.
+            pipe.eval(*self._keys.index_status(task_id, Status.EXPIRED))
             if task is not None:
                 pipe.zrem(self._keys.by_owner(task.fields.get(F.OWNER, "")), task_id)
                 pipe.zrem(self._keys.by_type(task.fields.get(F.TYPE, "")), task_id)
@@ -579,7 +595,10 @@ class TaskStore:
             (export_dir / name).unlink(missing_ok=True)
         key = self._keys.task(task.task_id)
         if task.status != Status.EXPIRED:
-            await self._redis.hset(key, mapping={F.STATUS: Status.EXPIRED, F.EXPIRED: now_iso()})
+            async with self._redis.pipeline(transaction=True) as pipe:
+                pipe.hset(key, mapping={F.STATUS: Status.EXPIRED, F.EXPIRED: now_iso()})
+                pipe.eval(*self._keys.index_status(task.task_id, Status.EXPIRED))
+                await pipe.execute()
         await self._redis.expire(key, 86_400)
 
 

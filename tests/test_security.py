@@ -472,3 +472,52 @@ def test_make_runs_redis_requires_a_password_and_refuses_writes_when_full(tmp_pa
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+# ---- 3. Bounded listing ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", WORKER_KINDS)
+def test_the_status_indexes_follow_every_status_write(
+    kind: str,
+    app_client: TestClient,
+    worker_env: WorkerEnv,
+    start_worker: StartWorker,
+    redis_client: redis.Redis,
+) -> None:
+    """A status filter reads its own index (O(limit)); the API and both workers keep it exact."""
+    key = as_key(new_key(worker_env))
+    cancelled = app_client.post("/gerar-relatorio", json=PENDENTES, headers=key).json()["task_id"]
+    app_client.delete(f"/relatorios/{cancelled}", headers=key)
+    done = app_client.post("/gerar-relatorio", json=PENDENTES, headers=key).json()["task_id"]
+    failed = app_client.post(
+        "/gerar-relatorio",
+        json={"tipo_relatorio": "MAIORES_GASTADORES", "parametros": {"ano": 2025}},
+        headers=key,
+    ).json()["task_id"]
+    # Then a message no API wrote fails in the worker: its record goes to the failed index.
+    redis_client.hset(
+        Keys(worker_env.queue).task(failed), F.PARAMS, json.dumps({"ano": 2025, "limite": 0})
+    )
+    redis_client.lset(
+        worker_env.queue,
+        0,
+        Message(
+            failed,
+            "MAIORES_GASTADORES",
+            {"ano": 2025, "limite": 0},
+            file_name("MAIORES_GASTADORES", failed),
+        ).to_json(),
+    )
+    start_worker(kind, worker_env)
+    assert wait_final(redis_client, worker_env, done)["status"] == "concluido"
+    assert wait_final(redis_client, worker_env, failed)["status"] == "falhou"
+    keys = Keys(worker_env.queue)
+    expected = {Status.DONE: {done}, Status.FAILED: {failed}, Status.CANCELLED: {cancelled}}
+    for status in Status:
+        assert set(redis_client.zrange(keys.by_status(status), 0, -1)) == expected.get(
+            status, set()
+        )
+        page = app_client.get("/relatorios", params={"status": status.value}, headers=key).json()
+        assert {t["task_id"] for t in page["tarefas"]} == expected.get(status, set())
+        assert page["total"] == len(expected.get(status, set()))

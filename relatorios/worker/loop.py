@@ -256,8 +256,9 @@ class Worker:
 
     def mark_running(self, message: Message) -> None:
         key = self.keys.task(message.task_id)
-        self.redis.zadd(self.keys.tasks, {message.task_id: int(time.time() * 1000)}, nx=True)
-        self.redis.hset(
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.zadd(self.keys.tasks, {message.task_id: int(time.time() * 1000)}, nx=True)
+        pipe.hset(
             key,
             mapping={
                 F.STATUS: Status.RUNNING,
@@ -270,6 +271,8 @@ class Worker:
                 F.BYTES: 0,
             },
         )
+        pipe.eval(*self.keys.index_status(message.task_id, Status.RUNNING))
+        pipe.execute()
         self.heartbeat(force=True)
 
     def export(self, message: Message) -> tuple[int, int]:

@@ -72,15 +72,16 @@ class TaskStates:
                         if current == Status.CANCELLED and output is not None:
                             output.unlink(missing_ok=True)
                         return False
-                    self._record(pipe, key, status, fields)
+                    self._record(pipe, task_id, status, fields)
                     pipe.execute()
                     return True
                 except redis.WatchError:
                     continue
 
     def _record(
-        self, pipe: redis.client.Pipeline, key: str, status: Status, fields: Fields
+        self, pipe: redis.client.Pipeline, task_id: str, status: Status, fields: Fields
     ) -> None:
+        key = self.keys.task(task_id)
         now = now_iso()
         mapping: Fields = {
             F.STATUS: status,
@@ -91,6 +92,7 @@ class TaskStates:
             mapping[F.CANCELLED] = now
         mapping.update(fields)
         pipe.hset(key, mapping=mapping)
+        pipe.eval(*self.keys.index_status(task_id, status))
         pipe.hdel(key, F.NEXT_ATTEMPT)
         pipe.expire(key, self.retention_s + RECORD_GRACE_S)
         pipe.hincrby(self.keys.stats, STAT_OF[status], 1)
@@ -135,6 +137,7 @@ class TaskStates:
                 if pipe.hget(key, F.STATUS) == Status.RUNNING:
                     pipe.multi()
                     pipe.hset(key, F.STATUS, Status.QUEUED)
+                    pipe.eval(*self.keys.index_status(task_id, Status.QUEUED))
                     pipe.execute()
             except redis.WatchError:
                 pass  # someone else changed it meanwhile: their write stands
@@ -143,6 +146,7 @@ class TaskStates:
         """Undo the current attempt: the task is queued again, next in line (shutdown)."""
         pipe = self.redis.pipeline(transaction=True)
         pipe.hset(self.keys.task(task_id), mapping={F.STATUS: Status.QUEUED})
+        pipe.eval(*self.keys.index_status(task_id, Status.QUEUED))
         pipe.hincrby(self.keys.task(task_id), F.ATTEMPTS, -1)
         pipe.lrem(self.processing, 1, raw)  # type: ignore[arg-type]  # bytes are fine
         pipe.rpush(self.keys.queue, raw)
