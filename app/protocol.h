@@ -57,6 +57,7 @@
 #define KEY_SWEEP_LOCK_FMT "%s:limpeza"
 #define KEY_STATS_FMT "%s:estatisticas"
 #define KEY_WORKER_FMT "%s:trabalhador:%s"
+#define KEY_WORKERS_FMT "%s:trabalhadores"
 #define KEY_API_KEY_FMT "%s:chave:%s"
 #define KEY_API_KEY_NAMES_FMT "%s:chaves"
 #define KEY_RATE_FMT "%s:cota:%s"

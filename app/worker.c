@@ -50,9 +50,12 @@ int worker_heartbeat(worker *w, int force) {
     if (!force && w->last_beat != 0 && now - w->last_beat < PROTO_HEARTBEAT_EVERY_S) return WK_OK;
     char *json = heartbeat_json(w);
     if (json == NULL) return wk_error(w->st.errstr, "memória insuficiente");
-    char key[512];
+    char key[512], workers[256];
     snprintf(key, sizeof key, KEY_WORKER_FMT, w->cfg.queue, w->id);
-    int rc = store_run(&w->st, "SET %s %s EX %d", key, json, PROTO_HEARTBEAT_TTL_S);
+    snprintf(workers, sizeof workers, KEY_WORKERS_FMT, w->cfg.queue);
+    store_append(&w->st, "SET %s %s EX %d", key, json, PROTO_HEARTBEAT_TTL_S);
+    store_append(&w->st, "ZADD %s %lld %s", workers, clock_epoch_ms(), w->id);
+    int rc = store_flush(&w->st);
     cJSON_free(json);
     if (rc == WK_OK) w->last_beat = now;
     return rc;
@@ -199,8 +202,11 @@ void worker_run(worker *w) {
         freeReplyObject(reply);
         log_waiting(w);
     }
-    char key[512];
+    char key[512], workers[256];
     snprintf(key, sizeof key, KEY_WORKER_FMT, w->cfg.queue, w->id);
-    (void)store_run(&w->st, "DEL %s", key); /* the key expires anyway */
+    snprintf(workers, sizeof workers, KEY_WORKERS_FMT, w->cfg.queue);
+    store_append(&w->st, "DEL %s", key); /* the key expires anyway */
+    store_append(&w->st, "ZREM %s %s", workers, w->id);
+    (void)store_flush(&w->st);
     log_info(NULL, "Encerrando.");
 }

@@ -113,6 +113,9 @@ KEY_IDEMPOTENCY = "{queue}:idempotencia:{id}"
 KEY_SWEEP_LOCK = "{queue}:limpeza"
 KEY_STATS = "{queue}:estatisticas"
 KEY_WORKER = "{queue}:trabalhador:{id}"
+# Every worker id scored by its last heartbeat (epoch milliseconds), written with the heartbeat:
+# readers find the live workers here instead of scanning the keyspace.
+KEY_WORKERS = "{queue}:trabalhadores"
 # API keys (docs/security.md): `{id}` is the SHA-256 (hex) of the secret; the names index maps a
 # key's name to that hash. Quotas: a token bucket and a daily byte counter per key name.
 KEY_API_KEY = "{queue}:chave:{id}"
@@ -365,6 +368,11 @@ class Keys:
 
     def worker(self, worker_id: str) -> str:
         return self._key(KEY_WORKER, worker_id)
+
+    @property
+    def workers(self) -> str:
+        """Sorted set: worker id -> time of its last heartbeat (epoch ms)."""
+        return self._key(KEY_WORKERS)
 
     def api_key(self, key_hash: str) -> str:
         return self._key(KEY_API_KEY, key_hash)

@@ -32,6 +32,7 @@ from relatorios.protocol import (
     ACTIVE_STATES,
     FILE_NAME_RE,
     FINAL_STATES,
+    HEARTBEAT_TTL_S,
     TASK_FIELDS,
     ErrorCode,
     F,
@@ -509,17 +510,21 @@ class TaskStore:
             return int(await self._redis.zcard(self._keys.tasks))
 
     async def live_workers(self) -> list[WorkerBeat]:
-        """Workers whose heartbeat key has not expired, sorted by id."""
-        prefix = self._keys.worker_prefix
+        """Workers whose heartbeat key has not expired, sorted by id: the ids of the registry
+        `Q:trabalhadores` that beat within HEARTBEAT_TTL_S, then their heartbeat keys (no scan of
+        the keyspace, whatever the number of tasks)."""
+        now_ms = int(time.time() * 1000)
         with redis_errors():
-            names = [str(k) async for k in self._redis.scan_iter(match=f"{prefix}*", count=100)]
-            if not names:
+            # Ids silent for a day are forgotten (their heartbeat expired long ago).
+            await self._redis.zremrangebyscore(self._keys.workers, "-inf", now_ms - 86_400_000)
+            recent = now_ms - HEARTBEAT_TTL_S * 1000
+            ids = [
+                str(i) for i in await self._redis.zrangebyscore(self._keys.workers, recent, "+inf")
+            ]
+            if not ids:
                 return []
-            values = await self._redis.mget(names)
-        beats = (
-            beat_from(name.removeprefix(prefix), value)
-            for name, value in zip(names, values, strict=True)
-        )
+            values = await self._redis.mget([self._keys.worker(i) for i in ids])
+        beats = (beat_from(i, value) for i, value in zip(ids, values, strict=True))
         return sorted((b for b in beats if b is not None), key=lambda b: b.id)
 
     async def recent_tasks(self, limit: int) -> list[TaskSample]:

@@ -174,12 +174,16 @@ class Worker:
             Beat.STARTED: self.started_at,
             Beat.TASK: self.current,
         }
-        self.redis.set(self.keys.worker(self.id), json.dumps(beat), ex=HEARTBEAT_TTL_S)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.set(self.keys.worker(self.id), json.dumps(beat), ex=HEARTBEAT_TTL_S)
+        pipe.zadd(self.keys.workers, {self.id: int(time.time() * 1000)})
+        pipe.execute()
         self._last_beat = time.monotonic()
 
     def goodbye(self) -> None:
         with contextlib.suppress(redis.RedisError):  # otherwise it expires by itself
             self.redis.delete(self.keys.worker(self.id))
+            self.redis.zrem(self.keys.workers, self.id)
         log.info("Encerrando.")
 
     # --- one message ---------------------------------------------------------------------
