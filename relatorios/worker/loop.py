@@ -152,7 +152,8 @@ class Worker:
     def tick(self) -> None:
         self.heartbeat()
         if time.monotonic() - self._last_recover >= RECOVER_EVERY_S:
-            recover(self.queue, self.states, idle=True)
+            # At start-up and after an outage (never recovered: -inf), a scan of every list.
+            recover(self.queue, self.states, idle=True, scan=self._last_recover == -math.inf)
             self._last_recover = time.monotonic()
 
     def pop(self) -> bytes | None:

@@ -153,22 +153,35 @@ class TaskStates:
         pipe.execute()
 
 
-def recover(queue_client: redis.Redis, states: TaskStates, idle: bool) -> int:
+def recover(queue_client: redis.Redis, states: TaskStates, idle: bool, scan: bool = False) -> int:
     """Put back on the queue the messages of dead workers (and our own leftovers when idle).
 
+    The workers of the registry `Q:trabalhadores` are looked at, whatever the number of keys;
+    with `scan` (start-up, after an outage), every processing list a SCAN finds, also those of
+    workers that never registered. A dead worker leaves the registry once its list is empty.
     Safe to run concurrently: each LMOVE moves one message atomically, exactly once.
     `queue_client` must not decode responses: a message need not be valid UTF-8.
     """
     keys, me = states.keys, states.worker_id
+    if scan:
+        found = queue_client.scan_iter(match=f"{keys.processing_prefix}*", count=1000)
+        owners = [_text(name)[len(keys.processing_prefix) :] for name in found]
+    else:
+        owners = [_text(name) for name in queue_client.zrange(keys.workers, 0, -1)]
     moved = 0
-    for name in queue_client.scan_iter(match=f"{keys.processing_prefix}*", count=100):
-        key = name.decode() if isinstance(name, bytes) else str(name)
-        owner = key[len(keys.processing_prefix) :]
+    for owner in owners:
         if owner == me and not idle:
             continue
         if owner != me and queue_client.exists(keys.worker(owner)):
             continue
+        key = keys.processing(owner)
         while (raw := queue_client.lmove(key, keys.queue, "RIGHT", "RIGHT")) is not None:
             moved += 1
             states.requeued(raw if isinstance(raw, bytes) else str(raw).encode(), owner)
+        if owner != me:
+            queue_client.zrem(keys.workers, owner)
     return moved
+
+
+def _text(name: object) -> str:
+    return name.decode() if isinstance(name, bytes) else str(name)
