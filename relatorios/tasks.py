@@ -226,6 +226,9 @@ class TaskStore:
         self._redis = client
         self._keys = keys
         self.retention_s = retention_s
+        # EVALSHA, falling back to EVAL once when Redis does not know the script yet.
+        self._enqueue = client.register_script(ENQUEUE)
+        self._authenticate = client.register_script(AUTHENTICATE)
 
     async def enqueue(
         self,
@@ -287,26 +290,28 @@ class TaskStore:
         owner = limits.owner
         # One script: the limits are checked and the task recorded, indexed and queued together,
         # or not at all (MAX_FILA cannot be overshot by concurrent requests).
-        verdict, value = await self._redis.eval(
-            ENQUEUE,
-            9,
-            keys.queue,
-            keys.task(task_id),
-            keys.tasks,
-            keys.by_owner(owner),
-            keys.by_type(report_type),
-            keys.active(owner),
-            keys.bytes_day(owner, _today()),
-            keys.task(""),
-            keys.by_status(Status.QUEUED),
-            message.to_json(),
-            int(time.time() * 1000),
-            limits.max_queue,
-            limits.max_active,
-            limits.max_bytes_day,
-            _today(),
-            task_id,
-            *[item for pair in fields.items() for item in pair],
+        verdict, value = await self._enqueue(
+            keys=[
+                keys.queue,
+                keys.task(task_id),
+                keys.tasks,
+                keys.by_owner(owner),
+                keys.by_type(report_type),
+                keys.active(owner),
+                keys.bytes_day(owner, _today()),
+                keys.task(""),
+                keys.by_status(Status.QUEUED),
+            ],
+            args=[
+                message.to_json(),
+                int(time.time() * 1000),
+                limits.max_queue,
+                limits.max_active,
+                limits.max_bytes_day,
+                _today(),
+                task_id,
+                *[item for pair in fields.items() for item in pair],
+            ],
         )
         if verdict == FULL:
             raise QueueFull(int(value), limits.max_queue)
@@ -332,8 +337,8 @@ class TaskStore:
             return None, 0
         name = self._keys.api_key(key_hash(secret))
         with redis_errors():
-            reply = await self._redis.eval(
-                AUTHENTICATE, 1, name, self._keys.rate(""), default_rate, now_iso()
+            reply = await self._authenticate(
+                keys=[name], args=[self._keys.rate(""), default_rate, now_iso()]
             )
         if not reply:
             return None, 0
