@@ -57,6 +57,9 @@ PIPELINE_CHUNK = 1000
 # tasks) reads at most this many of the newest index entries.
 SCAN_CAP = 10_000
 
+# An order looks at most at this many of its key's oldest possibly-active tasks (the first to
+# finish), so its cost does not grow with a generous quota; the rest are looked at later.
+PRUNE_OLDEST = 100
 # Verdicts of ENQUEUE.
 ACCEPTED, FULL, TOO_MANY_ACTIVE, TOO_MANY_BYTES = 0, 1, 2, 3
 _ACTIVE = ", ".join(f"'{s.value}'" for s in ACTIVE_STATES)
@@ -68,12 +71,9 @@ local depth = redis.call('LLEN', KEYS[1])
 if depth >= tonumber(ARGV[3]) then return {{{FULL}, depth}} end
 local active_states = {{}}
 for _, s in ipairs({{{_ACTIVE}}}) do active_states[s] = true end
-local active = 0
-for _, id in ipairs(redis.call('ZRANGE', KEYS[6], 0, -1)) do
+for _, id in ipairs(redis.call('ZRANGE', KEYS[6], 0, {PRUNE_OLDEST - 1})) do
   local f = redis.call('HMGET', KEYS[8] .. id, '{F.STATUS}', '{F.BYTES}', '{F.FINISHED}')
-  if f[1] and active_states[f[1]] then
-    active = active + 1
-  else
+  if not (f[1] and active_states[f[1]]) then
     redis.call('ZREM', KEYS[6], id)
     if f[1] == '{Status.DONE.value}' and f[3] and string.sub(f[3], 1, 10) == ARGV[6] then
       redis.call('INCRBY', KEYS[7], tonumber(f[2]) or 0)
@@ -81,6 +81,7 @@ for _, id in ipairs(redis.call('ZRANGE', KEYS[6], 0, -1)) do
     end
   end
 end
+local active = redis.call('ZCARD', KEYS[6])
 if active >= tonumber(ARGV[4]) then return {{{TOO_MANY_ACTIVE}, active}} end
 local used = tonumber(redis.call('GET', KEYS[7]) or '0')
 if used >= tonumber(ARGV[5]) then return {{{TOO_MANY_BYTES}, used}} end

@@ -41,6 +41,7 @@ from relatorios.tasks import QueueUnavailable, TaskStore
 
 log = logging.getLogger("relatorios.api")
 SWEEP_EVERY_S = 60
+REDIS_CONNECTIONS = 100
 
 DESCRIPTION = """
 Gerador de relatórios assíncrono: `POST /gerar-relatorio` valida o pedido, enfileira a tarefa no
@@ -81,13 +82,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """While the app serves: the store (one Redis client) and the retention sweep."""
     settings: Settings = app.state.settings
-    client = aioredis.Redis.from_url(
+    # A blocking pool: past REDIS_CONNECTIONS requests in flight, a request waits for a free
+    # connection (up to the socket timeout) instead of failing with redis-py's "Too many
+    # connections" (its default pool holds 100, and 1,000 clients got 503s).
+    pool = aioredis.BlockingConnectionPool.from_url(
         settings.redis_url,
+        max_connections=REDIS_CONNECTIONS,
+        timeout=5,
         decode_responses=True,
         encoding_errors="replace",  # an `erro` text may hold invalid UTF-8 (from SQLite)
         socket_connect_timeout=2,
         socket_timeout=5,
     )
+    client = aioredis.Redis(connection_pool=pool)
     store = TaskStore(client, Keys(settings.queue_name), int(settings.retention_days * 86_400))
     app.state.store = store
     sweeper = asyncio.create_task(sweep_forever(store, settings))
