@@ -17,9 +17,12 @@ from pathlib import Path
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError, WatchError
+from redis.asyncio.client import Pipeline
+from redis.commands.core import AsyncScript
+from redis.exceptions import NoScriptError, RedisError, WatchError
 
 from relatorios.apikeys import MAX_SECRET, ApiKey, key_hash
+from relatorios.batching import Batcher
 from relatorios.monitoring import (
     SAMPLE_FIELDS,
     TaskSample,
@@ -227,9 +230,22 @@ class TaskStore:
         self._redis = client
         self._keys = keys
         self.retention_s = retention_s
-        # EVALSHA, falling back to EVAL once when Redis does not know the script yet.
+        # The two scripts every order runs go out batched with concurrent requests' (batching.py).
+        self._batcher = Batcher(client)
         self._enqueue = client.register_script(ENQUEUE)
         self._authenticate = client.register_script(AUTHENTICATE)
+
+    async def _run_script(self, script: AsyncScript, keys: list[str], args: list[Any]) -> Any:
+        """One EVALSHA in the next shared round trip."""
+
+        def add(pipe: Pipeline) -> None:
+            pipe.evalsha(script.sha, len(keys), *keys, *args)
+
+        try:
+            return await self._batcher.call(add)
+        except NoScriptError:  # a new or restarted Redis: the script did not run; load it, once
+            script.sha = await self._redis.script_load(script.script)
+            return await self._batcher.call(add)
 
     async def enqueue(
         self,
@@ -291,8 +307,9 @@ class TaskStore:
         owner = limits.owner
         # One script: the limits are checked and the task recorded, indexed and queued together,
         # or not at all (MAX_FILA cannot be overshot by concurrent requests).
-        verdict, value = await self._enqueue(
-            keys=[
+        verdict, value = await self._run_script(
+            self._enqueue,
+            [
                 keys.queue,
                 keys.task(task_id),
                 keys.tasks,
@@ -303,7 +320,7 @@ class TaskStore:
                 keys.task(""),
                 keys.by_status(Status.QUEUED),
             ],
-            args=[
+            [
                 message.to_json(),
                 int(time.time() * 1000),
                 limits.max_queue,
@@ -338,8 +355,8 @@ class TaskStore:
             return None, 0
         name = self._keys.api_key(key_hash(secret))
         with redis_errors():
-            reply = await self._authenticate(
-                keys=[name], args=[self._keys.rate(""), default_rate, now_iso()]
+            reply = await self._run_script(
+                self._authenticate, [name], [self._keys.rate(""), default_rate, now_iso()]
             )
         if not reply:
             return None, 0

@@ -336,3 +336,14 @@ def test_the_status_filter_accepts_only_protocol_states(api: TestClient) -> None
     refused = api.get("/relatorios", params={"status": "pronto"})
     assert refused.status_code == 422
     assert "status: valor inválido; valores válidos: 'na_fila'" in refused.json()["mensagem"]
+
+
+def test_orders_and_keys_still_work_after_redis_forgets_its_scripts(
+    api: TestClient, redis_client: redis.Redis, queue_name: str
+) -> None:
+    """A restarted Redis has no scripts: the API loads them again instead of failing."""
+    assert api.post("/gerar-relatorio", json=SPEC_EXAMPLE_1).status_code == 202
+    redis_client.script_flush()
+    response = api.post("/gerar-relatorio", json=SPEC_EXAMPLE_2)
+    assert response.status_code == 202, response.text
+    assert len(queued(redis_client, queue_name)) == 2
