@@ -20,7 +20,13 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
-from relatorios.protocol import PARAM_NAME_RE, REPORT_TYPE_RE, SOURCE_SQLITE, SOURCES
+from relatorios.protocol import (
+    COLUMN_TYPES,
+    PARAM_NAME_RE,
+    REPORT_TYPE_RE,
+    SOURCE_SQLITE,
+    SOURCES,
+)
 from relatorios.sql_params import SqlParamError, param_names
 
 KINDS = ("text", "integer", "date", "department")
@@ -50,6 +56,11 @@ class Report:
     sql: str  # the SQL of <TYPE>.sql
     sources: tuple[str, ...] = (SOURCE_SQLITE,)
     dialects: tuple[tuple[str, str], ...] = ()  # (source, SQL of <source>/<TYPE>.sql)
+    columns: tuple[tuple[str, str], ...] = ()  # (column name, type) of the @column lines
+
+    def column_type(self, name: str) -> str | None:
+        """The @column type of the result column `name`, or None (untyped)."""
+        return dict(self.columns).get(name)
 
     def sql_for(self, source: str) -> str:
         """The SQL this report runs on `source` (one of `sources`)."""
@@ -79,6 +90,7 @@ def load_report(path: Path) -> Report:
     sql = path.read_text(encoding="utf-8")
     meta: dict[str, str] = {}
     params: list[Param] = []
+    columns: list[tuple[str, str]] = []
     for line in sql.splitlines():
         match = re.match(r"--\s*@(\w+)\s+(.*)$", line.strip())
         if not match:
@@ -86,6 +98,8 @@ def load_report(path: Path) -> Report:
         key, value = match.groups()
         if key == "param":
             params.append(_parse_param(path.name, value))
+        elif key == "column":
+            columns.append(_parse_column(path.name, value))
         else:
             meta[key] = value.strip()
     dialects = tuple(
@@ -102,6 +116,7 @@ def load_report(path: Path) -> Report:
         sql=sql,
         sources=sources,
         dialects=dialects,
+        columns=tuple(columns),
     )
     for source in sources:
         where = path.name if source not in dict(dialects) else f"{source}/{path.name}"
@@ -119,6 +134,15 @@ def _sources(file: str, line: str | None, dialects: tuple[tuple[str, str], ...])
     if unknown or not named:
         raise CatalogError(f"{file}: @sources must name some of {list(SOURCES)}, got {line!r}")
     return tuple(s for s in SOURCES if s in named)
+
+
+def _parse_column(file: str, spec: str) -> tuple[str, str]:
+    words = spec.split()
+    if len(words) != 2 or words[1] not in COLUMN_TYPES:
+        raise CatalogError(
+            f"{file}: bad @column line {spec!r} (name type, type one of {COLUMN_TYPES})"
+        )
+    return words[0], words[1]
 
 
 def _parse_param(file: str, spec: str) -> Param:

@@ -16,6 +16,7 @@ from relatorios.protocol import (
     PROGRESS_EVERY_ROWS,
     SOURCE_POSTGRESQL,
     SOURCE_SQLITE,
+    XLSX_MAX_SHEET_ROWS,
 )
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -52,6 +53,12 @@ class Settings(BaseSettings):
     shutdown_deadline_s: float = Field(20.0, ge=0, le=3600, validation_alias="SHUTDOWN_DEADLINE_S")
     max_queue: int = Field(10_000, ge=1, validation_alias="MAX_FILA")
     retention_days: float = Field(7.0, gt=0, le=3650, validation_alias="RETENCAO_DIAS")
+    # Formats (docs/protocol.md, "Formats"): formula neutralisation in csv_excel and xlsx (on by
+    # default), and the rows of an xlsx sheet, header included (Excel's limit; lower only in tests).
+    neutralizar_formulas: bool = Field(True, validation_alias="NEUTRALIZAR_FORMULAS")
+    xlsx_linhas_por_aba: int = Field(
+        XLSX_MAX_SHEET_ROWS, ge=2, le=XLSX_MAX_SHEET_ROWS, validation_alias="XLSX_LINHAS_POR_ABA"
+    )
 
     @property
     def source(self) -> str:
