@@ -21,6 +21,7 @@ typedef struct {
     source_param params[PROTO_MAX_PARAMS];
     int nparams;
     source *src;
+    int excel, xlsx, gzip; /* the message's output, checked by export_prepare() */
     report_error err;
 } export_job;
 

@@ -13,7 +13,7 @@
 #include "csv.h"
 #include "utf8.h"
 
-enum { RE_TASK_ID, RE_TYPE, RE_PARAM_NAME, RE_FILE_NAME, RE_COUNT };
+enum { RE_TASK_ID, RE_TYPE, RE_PARAM_NAME, RE_FILE_NAME, RE_FORMAT_WORD, RE_COUNT };
 static struct {
     const char *pattern;
     regex_t re;
@@ -22,6 +22,7 @@ static struct {
     {PROTO_REPORT_TYPE_PATTERN, {0}},
     {PROTO_PARAM_NAME_PATTERN, {0}},
     {PROTO_FILE_NAME_PATTERN, {0}},
+    {PROTO_FORMAT_WORD_PATTERN, {0}},
 };
 static int compiled;
 
@@ -138,12 +139,31 @@ static int parse_param(message *m, const cJSON *item) {
     return WK_OK;
 }
 
+/* `formato` or `compressao` of a version-2 message: absent (the default stays in `out`) or a
+ * string matching PROTO_FORMAT_WORD_PATTERN. */
+static int output_word(message *m, const cJSON *obj, const char *member, char *out, size_t cap) {
+    const cJSON *item = cJSON_GetObjectItemCaseSensitive(obj, member);
+    if (item == NULL) return WK_OK;
+    if (!cJSON_IsString(item) || !matches(RE_FORMAT_WORD, item->valuestring))
+        return wk_error(m->errstr, "campo '%s' inválido", member);
+    snprintf(out, cap, "%s", item->valuestring);
+    return WK_OK;
+}
+
 /* Everything after the task id (docs/protocol.md, "Message"). */
 static int parse_body(message *m, const cJSON *obj) {
     const cJSON *version = cJSON_GetObjectItemCaseSensitive(obj, M_VERSION);
-    if (!cJSON_IsNumber(version) || version->valuedouble != PROTO_PROTOCOL_VERSION)
-        return wk_error(m->errstr, "campo '%s' ausente ou diferente de %d", M_VERSION,
-                        PROTO_PROTOCOL_VERSION);
+    double v = cJSON_IsNumber(version) ? version->valuedouble : 0;
+    if (!cJSON_IsNumber(version) || v != floor(v) || v < PROTO_MIN_PROTOCOL_VERSION ||
+        v > PROTO_PROTOCOL_VERSION)
+        return wk_error(m->errstr, "campo '%s' ausente ou fora de %d a %d", M_VERSION,
+                        PROTO_MIN_PROTOCOL_VERSION, PROTO_PROTOCOL_VERSION);
+    snprintf(m->formato, sizeof m->formato, "%s", PROTO_DEFAULT_FORMAT);
+    snprintf(m->compressao, sizeof m->compressao, "%s", PROTO_DEFAULT_COMPRESSION);
+    if (v >= 2 && (output_word(m, obj, M_FORMAT, m->formato, sizeof m->formato) != WK_OK ||
+                   output_word(m, obj, M_COMPRESSION, m->compressao, sizeof m->compressao) !=
+                       WK_OK))
+        return WK_ERR;
     const char *tipo = field(obj, M_TYPE, RE_TYPE);
     if (tipo == NULL) return wk_error(m->errstr, "campo '%s' ausente ou inválido", M_TYPE);
     snprintf(m->tipo, sizeof m->tipo, "%s", tipo);

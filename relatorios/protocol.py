@@ -111,9 +111,9 @@ GZIP_LEVEL = 1
 XLSX_MAX_SHEET_ROWS = 1_048_576
 XLSX_SHEET_PREFIX = "dados"
 # Setting NEUTRALIZAR_FORMULAS (default on): in csv_excel and xlsx, a text cell that begins with
-# one of these characters is neutralised as OWASP describes ("CSV injection"), so a spreadsheet
-# never reads it as a formula: csv_excel prefixes it with a single quote, xlsx marks the cell as
-# text with Excel's quote prefix. Numbers written as numbers (typed cells) are not text.
+# one of these characters is neutralised as OWASP describes ("CSV injection"): it is prefixed
+# with a single quote, so a spreadsheet never reads it as a formula. Numbers written as numbers
+# (typed cells) are not text and keep their minus sign.
 FORMULA_START_CHARS = "=+-@\t\r"
 # Column types of the catalog (`-- @column name type`, docs/catalog.md): how csv_excel and xlsx
 # write a column's values; plain csv ignores them.

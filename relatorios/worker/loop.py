@@ -262,6 +262,8 @@ class Worker:
                 F.STATUS: Status.RUNNING,
                 F.TYPE: message.report_type,
                 F.FILE: message.file,
+                F.FORMAT: message.formato,
+                F.COMPRESSION: message.compressao,
                 F.PARAMS: json.dumps(message.params, ensure_ascii=False),
                 F.STARTED: now_iso(),
                 F.WORKER: self.id,

@@ -67,7 +67,6 @@ class XlsxSink:
         self.neutralise = neutralise
         self.sheet_rows = sheet_rows
         self.bold = self.book.add_format({"bold": True})
-        self.as_text = self.book.add_format({"quote_prefix": True})
         self.date = self.book.add_format({"num_format": XLSX_DATE_FORMAT})
         self.decimal = self.book.add_format({"num_format": XLSX_DECIMAL_FORMAT})
         self.names: list[str] = []
@@ -123,8 +122,9 @@ class XlsxSink:
 
     def _text(self, sheet: Worksheet, row: int, col: int, text: str) -> None:
         text = xlsx_text(text)
-        fmt = self.as_text if self.neutralise and is_formula_like(text) else None
-        sheet.write_string(row, col, text, fmt)
+        if self.neutralise and is_formula_like(text):
+            text = xlsx_text("'" + text)  # OWASP's single quote (cut again: one unit more)
+        sheet.write_string(row, col, text)
 
     def _put(self, column_type: str | None) -> Put:
         number_format: Format | None = self.decimal if column_type == "decimal" else None
