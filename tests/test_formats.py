@@ -72,6 +72,7 @@ def test_every_format_of_a_real_report(
     assert zipped["formato"] == "csv" and zipped["compressao"] == "gzip"
 
     excel, excel_path = run(redis_client, worker_env, "PAGAMENTOS_PENDENTES", "csv_excel")
+    assert excel["status"] == "concluido", excel
     data = excel_path.read_bytes()
     assert data.startswith(b"\xef\xbb\xbf") and b"\r\n" in data
     table = list(csv.reader(io.StringIO(data[3:].decode("utf-8"), newline=""), delimiter=";"))
