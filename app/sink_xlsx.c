@@ -29,6 +29,8 @@ typedef struct {
     column_type *types;
 } xlsx_sink;
 
+static int write_text(xlsx_sink *k, lxw_row_t row, lxw_col_t col, char *text, lxw_format *fmt);
+
 static int fail(xlsx_sink *k, lxw_error e) {
     if (k->base.err == 0) k->base.err = e == LXW_ERROR_MEMORY_MALLOC_FAILED ? ENOMEM : EIO;
     return WK_ERR;
@@ -65,12 +67,54 @@ static int new_sheet(xlsx_sink *k) {
     for (int c = 0; c < k->ncols; c++)
         if (check(k, xw.worksheet_set_column(k->sheet, (lxw_col_t)c, (lxw_col_t)c,
                                              column_width(k->names[c], k->types[c]), NULL)) != WK_OK ||
-            check(k, xw.worksheet_write_string(k->sheet, 0, (lxw_col_t)c, k->names[c], k->bold)) !=
-                WK_OK)
+            write_text(k, 0, (lxw_col_t)c, k->names[c], k->bold) != WK_OK)
             return WK_ERR;
     xw.worksheet_freeze_panes(k->sheet, 1, 0);
     k->row = 1;
     return WK_OK;
+}
+
+static int is_hex(char c) {
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+}
+
+/* 1 if s begins with `_xHHHH_`, the form of Excel's escapes of control characters. */
+static int excel_escape_at(const char *s) {
+    return s[0] == '_' && s[1] == 'x' && is_hex(s[2]) && is_hex(s[3]) && is_hex(s[4]) &&
+           is_hex(s[5]) && s[6] == '_';
+}
+
+/* Text that already reads as `_xHHHH_` keeps its meaning in Excel when its underscore is escaped
+ * (`_x005F_xHHHH_`), as XlsxWriter does and libxlsxwriter 1.1 does not: a new string, or `text`
+ * itself when there is nothing to escape, or NULL when out of memory. */
+static char *escape_escapes(char *text) {
+    size_t n = 0, len = strlen(text);
+    for (size_t i = 0; i + 7 <= len; i++)
+        if (excel_escape_at(text + i)) n++, i += 6;
+    if (n == 0) return text;
+    char *out = malloc(len + 6 * n + 1), *o = out;
+    if (out == NULL) return NULL;
+    for (size_t i = 0; i < len;) {
+        if (i + 7 <= len && excel_escape_at(text + i)) {
+            memcpy(o, "_x005F", 6);
+            memcpy(o + 6, text + i, 7);
+            o += 13;
+            i += 7;
+        } else {
+            *o++ = text[i++];
+        }
+    }
+    *o = '\0';
+    return out;
+}
+
+/* Writes a text cell (never empty) with `fmt`. */
+static int write_text(xlsx_sink *k, lxw_row_t row, lxw_col_t col, char *text, lxw_format *fmt) {
+    char *escaped = escape_escapes(text);
+    if (escaped == NULL) return fail(k, LXW_ERROR_MEMORY_MALLOC_FAILED);
+    int rc = check(k, xw.worksheet_write_string(k->sheet, row, col, escaped, fmt));
+    if (escaped != text) free(escaped);
+    return rc;
 }
 
 /* A text cell: cleaned and cut as cells_xlsx_text() says, neutralised when it could start a
@@ -90,7 +134,7 @@ static int put_text(xlsx_sink *k, lxw_col_t col, const char *text, size_t len) {
         free(quoted);
         if (clean == NULL) return fail(k, LXW_ERROR_MEMORY_MALLOC_FAILED);
     }
-    int rc = check(k, xw.worksheet_write_string(k->sheet, (lxw_row_t)k->row, col, clean, NULL));
+    int rc = clean[0] ? write_text(k, (lxw_row_t)k->row, col, clean, NULL) : WK_OK;
     free(clean);
     return rc;
 }

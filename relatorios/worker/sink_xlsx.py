@@ -88,7 +88,10 @@ class XlsxSink:
         sheet = self.book.add_worksheet(sheet_name(self.sheets))
         for col, (name, column_type) in enumerate(zip(self.names, self.types, strict=True)):
             sheet.set_column(col, col, column_width(name, column_type))
-            sheet.write_string(0, col, name, self.bold)
+            if name:
+                sheet.write_string(0, col, name, self.bold)
+            else:  # an empty text is an empty cell, as in libxlsxwriter
+                sheet.write_blank(0, col, None, self.bold)
         sheet.freeze_panes(1, 0)
         self.sheet, self.row = sheet, 1
 
@@ -122,6 +125,8 @@ class XlsxSink:
 
     def _text(self, sheet: Worksheet, row: int, col: int, text: str) -> None:
         text = xlsx_text(text)
+        if not text:  # an empty text is an empty cell, as in libxlsxwriter
+            return
         if self.neutralise and is_formula_like(text):
             text = xlsx_text("'" + text)  # OWASP's single quote (cut again: one unit more)
         sheet.write_string(row, col, text)
