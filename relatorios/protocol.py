@@ -300,8 +300,9 @@ TASK_FIELDS: tuple[TaskField, ...] = (
     TaskField(F.TYPE, str, "o tipo de relatório", True),
     TaskField(F.PARAMS, dict, "os parâmetros do pedido", True),
     TaskField(F.FILE, str, "nome do arquivo gerado em export/", True),
-    TaskField(F.FORMAT, str, "formato do arquivo: " + ", ".join(FORMATS), True),
-    TaskField(F.COMPRESSION, str, "compressão do arquivo: " + ", ".join(COMPRESSIONS), True),
+    # Not `always`: tasks recorded before version 2 have neither (they are csv, nenhuma).
+    TaskField(F.FORMAT, str, "formato do arquivo: " + ", ".join(FORMATS)),
+    TaskField(F.COMPRESSION, str, "compressão do arquivo: " + ", ".join(COMPRESSIONS)),
     TaskField(F.ROWS, int, "linhas de dados escritas até agora", True),
     TaskField(F.BYTES, int, "bytes do arquivo escritos até agora", True),
     TaskField(F.ATTEMPTS, int, "tentativas iniciadas (falhas temporárias são repetidas)", True),

@@ -25,6 +25,8 @@ from relatorios.monitoring import (
     sample_from,
 )
 from relatorios.protocol import (
+    DEFAULT_COMPRESSION,
+    DEFAULT_FORMAT,
     FILE_NAME_RE,
     FINAL_STATES,
     TASK_FIELDS,
@@ -130,19 +132,24 @@ class TaskStore:
         params: dict[str, ParamValue],
         max_queue: int,
         idempotency_key: str | None = None,
+        output: tuple[str, str] = (DEFAULT_FORMAT, DEFAULT_COMPRESSION),
     ) -> tuple[Task, bool]:
-        """Queue a task; returns it and whether it is new (False: an Idempotency-Key replay)."""
+        """Queue a task; returns it and whether it is new (False: an Idempotency-Key replay).
+        `output` is the file's (formato, compressao)."""
         task_id = new_task_id()
         with redis_errors():
             if idempotency_key is not None:
-                replay = await self._claim_key(idempotency_key, task_id, report_type, params)
+                request: list[Any] = [report_type, params]
+                if output != (DEFAULT_FORMAT, DEFAULT_COMPRESSION):
+                    request.append(list(output))  # a plain CSV keeps its earlier hash
+                replay = await self._claim_key(idempotency_key, task_id, request)
                 if replay is not None:
                     return replay, False
             try:
                 depth = await self._recent_depth()
                 if depth >= max_queue:
                     raise QueueFull(depth, max_queue)
-                return await self._push(task_id, report_type, params), True
+                return await self._push(task_id, report_type, params, output), True
             except BaseException:
                 if idempotency_key is not None:  # the key must not point at a task never queued
                     await self._redis.delete(self._keys.idempotency(_sha256(idempotency_key)))
@@ -155,10 +162,8 @@ class TaskStore:
             self._depth = (depth, time.monotonic())
         return depth
 
-    async def _claim_key(
-        self, key: str, task_id: str, report_type: str, params: dict[str, ParamValue]
-    ) -> Task | None:
-        request = _sha256(json.dumps([report_type, params], sort_keys=True))
+    async def _claim_key(self, key: str, task_id: str, body: list[Any]) -> Task | None:
+        request = _sha256(json.dumps(body, sort_keys=True))
         name = self._keys.idempotency(_sha256(key))
         value = f"{task_id} {request}"
         if await self._redis.set(name, value, nx=True, ex=self.retention_s):
@@ -174,13 +179,23 @@ class TaskStore:
             await asyncio.sleep(0.05)
         raise QueueUnavailable("tarefa da Idempotency-Key ainda não registrada; tente novamente")
 
-    async def _push(self, task_id: str, report_type: str, params: dict[str, ParamValue]) -> Task:
-        message = Message(task_id, report_type, params, file_name(report_type, task_id), now_iso())
+    async def _push(
+        self,
+        task_id: str,
+        report_type: str,
+        params: dict[str, ParamValue],
+        output: tuple[str, str],
+    ) -> Task:
+        formato, compressao = output
+        file = file_name(report_type, task_id, formato=formato, compressao=compressao)
+        message = Message(task_id, report_type, params, file, now_iso(), formato, compressao)
         fields = {
             F.STATUS: Status.QUEUED.value,
             F.TYPE: report_type,
             F.PARAMS: json.dumps(params, ensure_ascii=False),
             F.FILE: message.file,
+            F.FORMAT: formato,
+            F.COMPRESSION: compressao,
             F.CREATED: message.created_at,
             F.ROWS: "0",
             F.BYTES: "0",

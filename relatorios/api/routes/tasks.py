@@ -11,7 +11,7 @@ from fastapi.responses import FileResponse
 
 from relatorios.api.deps import SettingsDep, StoreDep
 from relatorios.api.responses import UNAVAILABLE, Problem, TaskPage, TaskStatus
-from relatorios.protocol import F, Status
+from relatorios.protocol import FILE_NAME_RE, MEDIA_TYPES, F, Status, media_type
 from relatorios.tasks import NotCancellable, Task, TaskStore
 
 log = logging.getLogger("relatorios.api")
@@ -97,13 +97,16 @@ async def cancelar(request: Request, store: StoreDep, task_id: UUID) -> TaskStat
     name="download",
     response_class=FileResponse,
     responses={
-        200: {"content": {"text/csv": {}}, "description": "o CSV"},
+        200: {
+            "content": {media.split(";")[0]: {} for _, media in MEDIA_TYPES},
+            "description": "o arquivo (.csv, .csv.gz ou .xlsx)",
+        },
         404: {"model": Problem},
         409: {"model": Problem, "description": "ainda não concluído"},
         410: {"model": Problem, "description": "expirado (retenção)"},
         **UNAVAILABLE,
     },
-    summary="Baixa o CSV de uma tarefa concluída",
+    summary="Baixa o arquivo de uma tarefa concluída",
 )
 async def download(store: StoreDep, settings: SettingsDep, task_id: UUID) -> FileResponse:
     task = await existing(store, task_id)
@@ -117,6 +120,7 @@ async def download(store: StoreDep, settings: SettingsDep, task_id: UUID) -> Fil
         )
     name = task.fields.get(F.FILE, "")
     path = settings.export_dir / name
-    if not name or not path.is_file():
+    # A bare file name of the protocol's pattern, never a path, whatever Redis holds.
+    if not FILE_NAME_RE.match(name) or not path.is_file():
         raise HTTPException(404, detail=f"arquivo não encontrado em export/: {name}")
-    return FileResponse(path, media_type="text/csv; charset=utf-8", filename=name)
+    return FileResponse(path, media_type=media_type(name), filename=name)
