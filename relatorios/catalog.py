@@ -1,7 +1,7 @@
 """The report catalog: one `<TYPE>.sql` file per report type in one folder read by every worker.
 
 The format is docs/catalog.md: `-- @key value` header lines (`@title`, `@description`,
-`@sources`, `@param name kind [required|optional] [default=V] [min=N] [max=N] "label"`) that the
+`@sources`, `@column name type`, `@param name kind [required|optional] [default=V] [min=N] [max=N] "label"`) that the
 database ignores and the API and both workers read (the C worker with app/catalog.c, the same
 way). Parameter kinds: `text`, `integer`, `date` (YYYY-MM-DD) and `department` (text that must be
 the name of a department of the database). Every `:name` in the SQL must have a `@param` line.
@@ -118,6 +118,8 @@ def load_report(path: Path) -> Report:
         dialects=dialects,
         columns=tuple(columns),
     )
+    if len(columns) > MAX_COLUMN_LINES:
+        raise CatalogError(f"{path.name}: more than {MAX_COLUMN_LINES} @column lines")
     for source in sources:
         where = path.name if source not in dict(dialects) else f"{source}/{path.name}"
         _check_params_match_sql(where, report.sql_for(source), params)
@@ -136,9 +138,14 @@ def _sources(file: str, line: str | None, dialects: tuple[tuple[str, str], ...])
     return tuple(s for s in SOURCES if s in named)
 
 
+# The C reader's limits (app/catalog.h): @column lines per report, bytes of a column name.
+MAX_COLUMN_LINES = 64
+MAX_COLUMN_NAME = 127
+
+
 def _parse_column(file: str, spec: str) -> tuple[str, str]:
     words = spec.split()
-    if len(words) != 2 or words[1] not in COLUMN_TYPES:
+    if len(words) != 2 or words[1] not in COLUMN_TYPES or len(words[0].encode()) > MAX_COLUMN_NAME:
         raise CatalogError(
             f"{file}: bad @column line {spec!r} (name type, type one of {COLUMN_TYPES})"
         )
