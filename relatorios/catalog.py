@@ -1,10 +1,11 @@
 """The report catalog: one `<TYPE>.sql` file per report type in one folder read by every worker.
 
 The format is docs/catalog.md: `-- @key value` header lines (`@title`, `@description`,
-`@sources`, `@column name type`, `@param name kind [required|optional] [default=V] [min=N] [max=N] "label"`) that the
-database ignores and the API and both workers read (the C worker with app/catalog.c, the same
-way). Parameter kinds: `text`, `integer`, `date` (YYYY-MM-DD) and `department` (text that must be
-the name of a department of the database). Every `:name` in the SQL must have a `@param` line.
+`@sources`, `@column name type`, `@param name kind [required|optional] [default=V] [min=N]
+[max=N] "label"`) that the database ignores and the API and both workers read (the C worker
+with app/catalog.c, the same way). Parameter kinds: `text`, `integer`, `date` (YYYY-MM-DD) and
+`department` (text that must be the name of a department of the database). Every `:name` in
+the SQL must have a `@param` line.
 
 Sources and dialects: the SQL of `<TYPE>.sql` serves every source the report supports, unless
 `<source>/<TYPE>.sql` exists beside it (e.g. `postgresql/GASTOS_POR_DEPARTAMENTO.sql`): then
