@@ -603,6 +603,20 @@ def test_edge_case_formats_agree(path: Path, output: Output, edge_fleet: Fleet) 
         assert_same_output(runs, kind, output)
 
 
+@pytest.mark.parametrize("output", [OUTPUTS[0], OUTPUTS[3]], ids=["csv_excel", "xlsx"])
+@pytest.mark.parametrize("report", CATALOG_TYPES)
+def test_catalog_report_formats_from_postgresql_are_those_from_sqlite(
+    report: str, output: Output, pg_catalog_fleet: Fleet, catalog_fleet: Fleet, sample_db: Path
+) -> None:
+    """Typed columns make the same cells whether PostgreSQL's text or SQLite's values fill them."""
+    params = catalog_params(load_catalog(REPO / "catalog")[report], sample_db)
+    from_sqlite = catalog_fleet.run(report, params, output)[REFERENCE]
+    runs = pg_catalog_fleet.run(report, params, output)
+    assert content(runs[REFERENCE], output, "pg") == content(from_sqlite, output, "sqlite")
+    for kind in CHECKED_KINDS:
+        assert_same_output(runs, kind, output)
+
+
 @pytest.mark.parametrize(
     ("formato", "compressao", "extension"),
     [("ods", "nenhuma", ".csv"), ("xlsx", "gzip", ".xlsx"), ("csv_excel", "nenhuma", ".xlsx")],
