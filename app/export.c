@@ -3,7 +3,10 @@
 #include "export.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -126,6 +129,8 @@ static int check_output(export_job *job, const message *m) {
 int export_prepare(export_job *job, const config *cfg, const message *m, report_tick_fn tick,
                    void *ud) {
     memset(job, 0, sizeof *job);
+    job->tick = tick;
+    job->tick_ud = ud;
     int rc = catalog_load(&job->report, cfg->catalog_dir, m->tipo, cfg->source, job->err.detail);
     if (rc == CATALOG_NOT_FOUND)
         return report_fail(&job->err, ERR_UNKNOWN_TYPE, 0, "%s: %s", ERR_UNKNOWN_TYPE_TEXT,
@@ -182,6 +187,37 @@ static int copy_rows(export_job *job, sink *out, value *row, int first, long eve
     return rc == SOURCE_DONE ? WK_OK : WK_ERR;
 }
 
+typedef struct {
+    sink *out;
+    int err;
+    atomic_int done;
+} closer;
+
+static void *close_sink(void *arg) {
+    closer *c = arg;
+    c->err = c->out->ops->close(c->out);
+    atomic_store(&c->done, 1);
+    return NULL;
+}
+
+/* Closes the sink; returns its close()'s result. An xlsx workbook is assembled when it closes
+ * (every sheet's XML zipped), seconds for a big report, so that happens on a thread of its own
+ * while this one calls the tick every 0.1 s: the heartbeat stays alive (the tick cannot stop a
+ * close; a cancellation is seen when the final state is written). */
+static int close_ticking(export_job *job, sink *out) {
+    closer c = {out, 0, 0};
+    pthread_t thread;
+    if (!job->xlsx || job->tick == NULL || pthread_create(&thread, NULL, close_sink, &c) != 0)
+        return out->ops->close(out);
+    const struct timespec pause = {0, 100 * 1000 * 1000};
+    while (!atomic_load(&c.done)) {
+        (void)nanosleep(&pause, NULL);
+        (void)job->tick(job->tick_ud);
+    }
+    (void)pthread_join(thread, NULL);
+    return c.err;
+}
+
 /* The sink of the job's format. WK_ERR with the errno in *err, or with *err 0 and job->err set. */
 static int open_sink(export_job *job, const config *cfg, const char *part, sink **out, int *err) {
     if (job->xlsx) {
@@ -206,7 +242,7 @@ static int write_file(export_job *job, const config *cfg, const char *arquivo, c
         return err == 0 ? WK_ERR : write_failed(&job->err, arquivo, err);
     int rc = copy_rows(job, out, row, first, cfg->progress_every, progress, ud, rows);
     int source_failed = rc != WK_OK && out->err == 0;
-    err = out->ops->close(out);
+    err = close_ticking(job, out);
     if (source_failed) return WK_ERR; /* the source's error is set */
     if (err != 0) return write_failed(&job->err, arquivo, err);
     struct stat st; /* the size of the file, whatever its format */

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import errno
 import os
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,7 @@ from relatorios.protocol import (
     ERROR_TEXTS,
     FORMAT_CSV_EXCEL,
     FORMAT_XLSX,
+    WATCH_EVERY_S,
     XLSX_MAX_SHEET_ROWS,
     ErrorCode,
     ParamValue,
@@ -121,7 +123,7 @@ def export(
     try:
         source.run(report.sql_for(source.name), params)
         types = [report.column_type(name) for name in source.columns]
-        rows, size = _write(source, types, part, output, progress, progress_every)
+        rows, size = _write(source, types, part, output, progress, progress_every, stop)
         os.replace(part, target)
         return rows, size
     except ReportError:
@@ -136,6 +138,30 @@ def export(
         source.close()
 
 
+def close_beating(sink: Sink, output: Output, stop: StopCheck) -> None:
+    """Close the sink. An xlsx workbook is assembled when it closes (every sheet zipped), seconds
+    for a big report: that runs on a thread while this one calls `stop` (the heartbeat) every
+    WATCH_EVERY_S. A close cannot be interrupted; a cancellation is seen at the final state."""
+    if output.formato != FORMAT_XLSX:
+        sink.close()
+        return
+    failure: list[BaseException] = []
+
+    def close() -> None:
+        try:
+            sink.close()
+        except BaseException as exc:  # re-raised on the caller's thread
+            failure.append(exc)
+
+    closer = threading.Thread(target=close, name="xlsx-close")
+    closer.start()
+    while closer.is_alive():
+        closer.join(WATCH_EVERY_S)
+        stop()
+    if failure:
+        raise failure[0]
+
+
 def _write(
     source: Source,
     types: list[str | None],
@@ -143,6 +169,7 @@ def _write(
     output: Output,
     progress: Progress,
     every: int,
+    stop: StopCheck,
 ) -> tuple[int, int]:
     rows = 0
     next_report = every
@@ -157,7 +184,7 @@ def _write(
                     progress(rows, sink.tell())
                     next_report = rows + every
         finally:
-            sink.close()
+            close_beating(sink, output, stop)
         size = part.stat().st_size
     except OSError as exc:
         raise write_error(part, exc) from None
