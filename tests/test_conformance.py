@@ -595,8 +595,16 @@ def test_catalog_report_formats_agree(
         assert_same_output(runs, kind, output)
 
 
-@pytest.mark.parametrize("output", OUTPUTS, ids=OUTPUT_IDS)
-@pytest.mark.parametrize("path", edge_reports(), ids=lambda p: p.stem)
+# EDGE_MUITAS_LINHAS as xlsx takes valgrind most of a minute and adds no cell the others lack.
+EDGE_FORMAT_CASES = [
+    pytest.param(path, output, id=f"{path.stem}-{name}")
+    for path in edge_reports()
+    for output, name in zip(OUTPUTS, OUTPUT_IDS, strict=True)
+    if not (path.stem == "EDGE_MUITAS_LINHAS" and output[0] == FORMAT_XLSX)
+]
+
+
+@pytest.mark.parametrize(("path", "output"), EDGE_FORMAT_CASES)
 def test_edge_case_formats_agree(path: Path, output: Output, edge_fleet: Fleet) -> None:
     params = json.loads(header(path, "params") or "{}")
     runs = edge_fleet.run(path.stem, params, output)
@@ -605,7 +613,8 @@ def test_edge_case_formats_agree(path: Path, output: Output, edge_fleet: Fleet) 
 
 
 @pytest.mark.parametrize("output", [(FORMAT_XLSX, COMPRESSION_NONE)], ids=["xlsx"])
-@pytest.mark.parametrize("report", CATALOG_TYPES)
+# Integers, decimals and dates from PostgreSQL's text: two reports hold all three kinds.
+@pytest.mark.parametrize("report", ["RESUMO_MENSAL", "TRANSACOES_POR_PERIODO"])
 def test_catalog_report_formats_from_postgresql_are_those_from_sqlite(
     report: str, output: Output, pg_catalog_fleet: Fleet, catalog_fleet: Fleet, sample_db: Path
 ) -> None:
