@@ -18,6 +18,8 @@ from relatorios.protocol import (
 DECIMAL_TEXT_RE = re.compile(rf"^(?:{DECIMAL_TEXT_PATTERN})\Z")
 INTEGER_TEXT_RE = re.compile(rf"^(?:{INTEGER_TEXT_PATTERN})\Z")
 DATE_TEXT_RE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
+# NUL, and the lone surrogates that stand for bytes of invalid UTF-8 (surrogateescape).
+NOT_CELL_TEXT_RE = re.compile("[\x00\udc80-\udcff]")
 # Integers beyond this lose digits as a spreadsheet number (a double): they stay text.
 EXACT_INTEGER = 2**53
 
@@ -53,7 +55,7 @@ def column_types(names: Sequence[str], declared: dict[str, str]) -> list[str | N
 def xlsx_text(text: str) -> str:
     """Text as a spreadsheet cell holds it: invalid UTF-8 and NUL as U+FFFD, at most
     XLSX_MAX_TEXT_UNITS UTF-16 units (Excel's limit), never cutting a character."""
-    if "\x00" in text or any("\udc80" <= ch <= "\udcff" for ch in text):
+    if NOT_CELL_TEXT_RE.search(text):
         raw = text.encode("utf-8", "surrogateescape")
         text = raw.decode("utf-8", "replace").replace("\x00", "\ufffd")
     if len(text) <= XLSX_MAX_TEXT_UNITS // 2:
