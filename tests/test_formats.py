@@ -194,3 +194,22 @@ def test_a_format_the_worker_cannot_write_fails_clearly(
         assert final["erro_codigo"] == ErrorCode.UNSUPPORTED_FORMAT, final
         assert not (worker_env.export_dir / name).exists()
     assert not list(worker_env.export_dir.iterdir())
+
+
+def test_a_c_worker_that_cannot_load_libxlsxwriter_says_so(
+    worker_env: WorkerEnv, start_worker: StartWorker, redis_client: redis.Redis, tmp_path: Path
+) -> None:
+    """libxlsxwriter is opened at the first xlsx task: when it cannot be loaded (here a broken
+    copy first on LD_LIBRARY_PATH), the task fails with formato_nao_suportado, no file is
+    written, and the same worker still writes CSV."""
+    broken = tmp_path / "lib"
+    broken.mkdir()
+    (broken / "libxlsxwriter.so.4").write_bytes(b"not a shared library")
+    worker_env.extra["LD_LIBRARY_PATH"] = str(broken)
+    start_worker("c", worker_env)
+    final, path = run(redis_client, worker_env, "PAGAMENTOS_PENDENTES", "xlsx")
+    assert final["status"] == "falhou", final
+    assert final["erro_codigo"] == ErrorCode.UNSUPPORTED_FORMAT and "xlsx" in final["erro"]
+    assert not path.exists() and not list(worker_env.export_dir.iterdir())
+    plain, _ = run(redis_client, worker_env, "PAGAMENTOS_PENDENTES", "csv")
+    assert plain["status"] == "concluido", plain
