@@ -519,14 +519,16 @@ def test_failures_and_bindings_leave_the_same_state(
 Output = tuple[str, str]
 # Each format's content must agree: csv_excel byte for byte, gzip once decompressed (the
 # compressed bytes, and so `bytes`, may differ), xlsx cell by cell (value and type, every sheet).
-# Plain csv through gzip is the same stream as csv_excel's (tests/test_formats.py checks it
-# decompresses to the csv bytes in each worker), so it is not run here again.
+# gzip runs once per report kind here (csv_excel of the catalog): tests/test_formats.py checks
+# in each worker that a .csv.gz decompresses to exactly the bytes of the same request without
+# gzip, so byte-identical CSVs make byte-identical decompressed files.
 OUTPUTS: list[Output] = [
     (FORMAT_CSV_EXCEL, COMPRESSION_NONE),
-    (FORMAT_CSV_EXCEL, COMPRESSION_GZIP),
     (FORMAT_XLSX, COMPRESSION_NONE),
 ]
-OUTPUT_IDS = ["csv_excel", "csv_excel-gzip", "xlsx"]
+OUTPUT_IDS = ["csv_excel", "xlsx"]
+CATALOG_OUTPUTS = [*OUTPUTS, (FORMAT_CSV_EXCEL, COMPRESSION_GZIP)]
+CATALOG_OUTPUT_IDS = [*OUTPUT_IDS, "csv_excel-gzip"]
 
 
 def xlsx_cells(data: bytes) -> list[tuple[str, list[list[tuple[object, str]]]]]:
@@ -583,8 +585,19 @@ def assert_same_output(runs: dict[str, Run], kind: str, output: Output) -> None:
             assert len(a) == len(b), f"{kind}, sheet {name}: {len(a)} != {len(b)} rows"
 
 
-@pytest.mark.parametrize("output", OUTPUTS, ids=OUTPUT_IDS)
-@pytest.mark.parametrize("report", CATALOG_TYPES)
+# xlsx under valgrind takes seconds per thousand rows: the catalog's xlsx cases are the two
+# reports that hold every column type (integers, decimals, dates); test_formats.py reads the
+# xlsx of PAGAMENTOS_PENDENTES back in each worker.
+TYPED_REPORTS = ("RESUMO_MENSAL", "TRANSACOES_POR_PERIODO")
+CATALOG_FORMAT_CASES = [
+    pytest.param(report, output, id=f"{report}-{name}")
+    for report in CATALOG_TYPES
+    for output, name in zip(CATALOG_OUTPUTS, CATALOG_OUTPUT_IDS, strict=True)
+    if output[0] != FORMAT_XLSX or report in TYPED_REPORTS
+]
+
+
+@pytest.mark.parametrize(("report", "output"), CATALOG_FORMAT_CASES)
 def test_catalog_report_formats_agree(
     report: str, output: Output, catalog_fleet: Fleet, sample_db: Path
 ) -> None:
@@ -613,8 +626,8 @@ def test_edge_case_formats_agree(path: Path, output: Output, edge_fleet: Fleet) 
 
 
 @pytest.mark.parametrize("output", [(FORMAT_XLSX, COMPRESSION_NONE)], ids=["xlsx"])
-# Integers, decimals and dates from PostgreSQL's text: two reports hold all three kinds.
-@pytest.mark.parametrize("report", ["RESUMO_MENSAL", "TRANSACOES_POR_PERIODO"])
+# Integers and decimals from PostgreSQL's text (its dates are the SQLite ones' text too).
+@pytest.mark.parametrize("report", ["RESUMO_MENSAL"])
 def test_catalog_report_formats_from_postgresql_are_those_from_sqlite(
     report: str, output: Output, pg_catalog_fleet: Fleet, catalog_fleet: Fleet, sample_db: Path
 ) -> None:
