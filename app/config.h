@@ -29,6 +29,8 @@ typedef struct {
     double shutdown_deadline_s; /* SHUTDOWN_DEADLINE_S, time a stopping worker may finish, 20 */
     double retention_days;   /* RETENCAO_DIAS, how long task records are kept, 7 */
     log_format log_format;   /* LOG_FORMAT, text (default) or json */
+    int neutralize_formulas; /* NEUTRALIZAR_FORMULAS, csv_excel and xlsx, default on */
+    long xlsx_sheet_rows;    /* XLSX_LINHAS_POR_ABA, rows per xlsx sheet (tests lower it) */
     char errstr[WK_ERRSTR_LEN];
 } config;
 
