@@ -106,7 +106,7 @@ def test_choose_xlsx_or_gzip_and_download_that_file(
 
     api = start_api(worker_env)
     start_worker("python", worker_env)
-    page.goto(api.url)
+    log_in(page, api)
     page.get_by_label("Pagamentos pendentes").check()
     expect(page.get_by_label("CSV (vírgula", exact=False)).to_be_checked()
 
@@ -117,7 +117,7 @@ def test_choose_xlsx_or_gzip_and_download_that_file(
     expect(task.locator(".tarefa-meta")).to_contain_text("XLSX")
     expect(task.locator(".selo")).to_have_text("Concluído", timeout=30_000)
     with page.expect_download() as info:
-        task.get_by_role("link", name="Baixar XLSX").click()
+        task.get_by_role("button", name="Baixar XLSX").click()
     assert info.value.suggested_filename.endswith(".xlsx")
     saved = worker_env.export_dir.parent / "baixado.xlsx"
     info.value.save_as(saved)
@@ -133,7 +133,7 @@ def test_choose_xlsx_or_gzip_and_download_that_file(
     expect(task.locator(".tarefa-meta")).to_contain_text("CSV para Excel (gzip)")
     expect(task.locator(".selo")).to_have_text("Concluído", timeout=30_000)
     with page.expect_download() as info:
-        task.get_by_role("link", name="Baixar CSV.GZ").click()
+        task.get_by_role("button", name="Baixar CSV.GZ").click()
     assert info.value.suggested_filename.endswith(".csv.gz")
     saved = worker_env.export_dir.parent / "baixado.csv.gz"
     info.value.save_as(saved)
