@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,16 +28,19 @@ from relatorios.monitoring import (
 from relatorios.protocol import (
     FILE_NAME_RE,
     FINAL_STATES,
+    OCCURRENCE_KEPT_S,
     TASK_FIELDS,
     ErrorCode,
     F,
     Keys,
     Message,
     ParamValue,
+    Sched,
     Stat,
     Status,
     TaskField,
     file_name,
+    iso,
     new_task_id,
     now_iso,
 )
@@ -61,6 +65,22 @@ class QueueFull(Exception):
 
 class IdempotencyConflict(Exception):
     """An Idempotency-Key was reused with a different request."""
+
+
+class AlreadyFired(Exception):
+    """A schedule's occurrence was queued before (by this or another scheduler process)."""
+
+
+@dataclass(frozen=True)
+class Occurrence:
+    """The schedule occurrence a task is queued for: queued at most once, ever."""
+
+    schedule_id: str
+    at: datetime  # aware
+
+    @property
+    def epoch_s(self) -> int:
+        return int(self.at.timestamp())
 
 
 class NotCancellable(Exception):
@@ -111,6 +131,12 @@ def _json_object(text: str | None) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+@dataclass(frozen=True)
+class _Extra:
+    notify_url: str | None = None
+    occurrence: Occurrence | None = None
+
+
 def _sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
@@ -130,9 +156,17 @@ class TaskStore:
         params: dict[str, ParamValue],
         max_queue: int,
         idempotency_key: str | None = None,
+        *,
+        notify_url: str | None = None,
+        occurrence: Occurrence | None = None,
     ) -> tuple[Task, bool]:
-        """Queue a task; returns it and whether it is new (False: an Idempotency-Key replay)."""
+        """Queue a task; returns it and whether it is new (False: an Idempotency-Key replay).
+
+        `notify_url`: a checked webhook URL (webhooks.check_url), called when the task ends.
+        `occurrence`: the schedule occurrence this task is for; AlreadyFired when it was queued.
+        """
         task_id = new_task_id()
+        extra = _Extra(notify_url, occurrence)
         with redis_errors():
             if idempotency_key is not None:
                 replay = await self._claim_key(idempotency_key, task_id, report_type, params)
@@ -142,7 +176,7 @@ class TaskStore:
                 depth = await self._recent_depth()
                 if depth >= max_queue:
                     raise QueueFull(depth, max_queue)
-                return await self._push(task_id, report_type, params), True
+                return await self._push(task_id, report_type, params, extra), True
             except BaseException:
                 if idempotency_key is not None:  # the key must not point at a task never queued
                     await self._redis.delete(self._keys.idempotency(_sha256(idempotency_key)))
@@ -174,7 +208,9 @@ class TaskStore:
             await asyncio.sleep(0.05)
         raise QueueUnavailable("tarefa da Idempotency-Key ainda não registrada; tente novamente")
 
-    async def _push(self, task_id: str, report_type: str, params: dict[str, ParamValue]) -> Task:
+    async def _push(
+        self, task_id: str, report_type: str, params: dict[str, ParamValue], extra: _Extra
+    ) -> Task:
         message = Message(task_id, report_type, params, file_name(report_type, task_id), now_iso())
         fields = {
             F.STATUS: Status.QUEUED.value,
@@ -185,13 +221,37 @@ class TaskStore:
             F.ROWS: "0",
             F.BYTES: "0",
         }
-        # One MULTI/EXEC: the task is recorded and queued together, or not at all.
+        if extra.notify_url:
+            fields[F.NOTIFY_URL] = extra.notify_url
+        fired = extra.occurrence
+        if fired:
+            fields[F.SCHEDULE] = fired.schedule_id
+            fields[F.SCHEDULED_FOR] = iso(fired.at)
+        # One MULTI/EXEC: the task is recorded and queued together, or not at all. For a
+        # schedule's occurrence, together with the occurrence's key (WATCHed: a second scheduler
+        # process firing the same occurrence fails here, and queues nothing).
+        occurrence_key = self._keys.occurrence(fired.schedule_id, fired.epoch_s) if fired else ""
         async with self._redis.pipeline(transaction=True) as pipe:
+            if fired:
+                await pipe.watch(occurrence_key)
+                if await pipe.exists(occurrence_key):
+                    raise AlreadyFired(occurrence_key)
+                pipe.multi()  # type: ignore[no-untyped-call]
+                pipe.set(occurrence_key, task_id, nx=True, ex=OCCURRENCE_KEPT_S)
+                pipe.hset(
+                    self._keys.schedule(fired.schedule_id),
+                    mapping={Sched.LAST: iso(fired.at), Sched.LAST_TASK: task_id},
+                )
             mapping: dict[Any, Any] = dict(fields)  # redis-py's Mapping type is invariant
             pipe.hset(self._keys.task(task_id), mapping=mapping)
             pipe.zadd(self._keys.tasks, {task_id: int(time.time() * 1000)})
+            if extra.notify_url:  # the notifier looks at it from now on (docs/protocol.md)
+                pipe.zadd(self._keys.notify, {task_id: int(time.time() * 1000)})
             pipe.lpush(self._keys.queue, message.to_json())
-            *_, depth = await pipe.execute()
+            try:
+                *_, depth = await pipe.execute()
+            except WatchError:
+                raise AlreadyFired(occurrence_key) from None
         self._depth = (int(depth), time.monotonic())
         return Task(task_id, fields)
 

@@ -35,6 +35,7 @@ from relatorios.logs import setup_logging
 from relatorios.protocol import Keys
 from relatorios.settings import Settings, get_settings
 from relatorios.tasks import QueueUnavailable, TaskStore
+from relatorios.webhooks import Allowlist
 
 log = logging.getLogger("relatorios.api")
 SWEEP_EVERY_S = 60
@@ -59,7 +60,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.catalog = [ReportInfo.of(r, departments) for r in reports.values()]
     errors.install(app)
-    app.include_router(orders.router(request_union(reports, departments)))
+    allowed = Allowlist.parse(settings.webhook_allowed_hosts)
+    app.include_router(orders.router(request_union(reports, departments, allowed)))
     for module in (catalog, states, tasks, dead_letters, health, metrics, web):
         app.include_router(module.router)
     return app

@@ -24,9 +24,10 @@ from pydantic import (
 )
 
 from relatorios.catalog import Param, Report
-from relatorios.protocol import MAX_PARAM_TEXT, SOURCE_POSTGRESQL, M, text_problem
+from relatorios.protocol import MAX_PARAM_TEXT, MAX_URL, SOURCE_POSTGRESQL, M, text_problem
 from relatorios.settings import Settings
 from relatorios.sqlite_ro import connect_readonly
+from relatorios.webhooks import Allowlist, UnsafeUrl, check_url
 
 EXAMPLES = [
     {M.TYPE: "GASTOS_POR_DEPARTAMENTO", M.PARAMS: {"departamento": "Engenharia de Software"}},
@@ -121,22 +122,43 @@ def params_model(report: Report, departments: list[str]) -> type[BaseModel]:
     )
 
 
-def request_model(report: Report, departments: list[str]) -> type[BaseModel]:
+def notify_url_type(allowed: Allowlist) -> Any:
+    """A webhook URL that the SSRF guard lets through (webhooks.check_url), else a 422."""
+
+    def checked(url: str) -> str:
+        try:
+            return check_url(url, allowed).url
+        except UnsafeUrl as exc:
+            raise ValueError(str(exc)) from None
+
+    return Annotated[str, StringConstraints(max_length=MAX_URL), AfterValidator(checked)]
+
+
+def request_model(
+    report: Report, departments: list[str], allowed: Allowlist | None = None
+) -> type[BaseModel]:
     params = params_model(report, departments)
     required = any(p.required for p in report.params)
     default: Any = ... if required else Field(default_factory=params)
+    url = notify_url_type(allowed or Allowlist())
     return create_model(
         f"Pedido_{report.type}",
         __config__=ConfigDict(extra="forbid", title=report.title),
         __doc__=report.description,
         tipo_relatorio=(Literal[report.type], ...),  # type: ignore[arg-type]
         parametros=(params, default),
+        notificar_url=(
+            url | None,
+            Field(None, description="avisado com um POST assinado quando a tarefa terminar"),
+        ),
     )
 
 
-def request_union(catalog: dict[str, Report], departments: list[str]) -> Any:
+def request_union(
+    catalog: dict[str, Report], departments: list[str], allowed: Allowlist | None = None
+) -> Any:
     """The annotated type of the request body: one model per type, tagged by `tipo_relatorio`."""
-    models = tuple(request_model(r, departments) for r in catalog.values())
+    models = tuple(request_model(r, departments, allowed) for r in catalog.values())
     return Annotated[
         Union[models],  # noqa: UP007 - a runtime tuple of models needs typing.Union
         Field(discriminator=M.TYPE),

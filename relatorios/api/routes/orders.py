@@ -70,7 +70,10 @@ async def order(
     """Enqueue a validated request (a model of requests.request_union)."""
     report_type: str = pedido.tipo_relatorio
     params = pedido.parametros.model_dump(mode="json")
-    task, new = await store.enqueue(report_type, params, settings.max_queue, idempotency_key)
+    notify_url: str | None = pedido.notificar_url
+    task, new = await store.enqueue(
+        report_type, params, settings.max_queue, idempotency_key, notify_url=notify_url
+    )
     what = "Tarefa enfileirada" if new else "Tarefa repetida (Idempotency-Key)"
     log.info(
         "%s (task_id=%s, tipo=%s)", what, task.task_id, report_type, extra={"task_id": task.task_id}
