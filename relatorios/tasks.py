@@ -68,7 +68,8 @@ class IdempotencyConflict(Exception):
 
 
 class AlreadyFired(Exception):
-    """A schedule's occurrence was queued before (by this or another scheduler process)."""
+    """A schedule's occurrence was queued before (by this or another scheduler process), or
+    the schedule changed or went away meanwhile; nothing was queued."""
 
 
 @dataclass(frozen=True)
@@ -233,15 +234,18 @@ class TaskStore:
         occurrence_key = self._keys.occurrence(fired.schedule_id, fired.epoch_s) if fired else ""
         async with self._redis.pipeline(transaction=True) as pipe:
             if fired:
-                await pipe.watch(occurrence_key)
+                schedule_key = self._keys.schedule(fired.schedule_id)
+                await pipe.watch(occurrence_key, schedule_key)
                 if await pipe.exists(occurrence_key):
                     raise AlreadyFired(occurrence_key)
+                if not await pipe.exists(schedule_key):
+                    raise AlreadyFired(f"{schedule_key} apagado")
                 pipe.multi()  # type: ignore[no-untyped-call]
                 pipe.set(occurrence_key, task_id, nx=True, ex=OCCURRENCE_KEPT_S)
                 pipe.hset(
-                    self._keys.schedule(fired.schedule_id),
-                    mapping={Sched.LAST: iso(fired.at), Sched.LAST_TASK: task_id},
+                    schedule_key, mapping={Sched.LAST: iso(fired.at), Sched.LAST_TASK: task_id}
                 )
+                pipe.hdel(schedule_key, Sched.LAST_ERROR)
             mapping: dict[Any, Any] = dict(fields)  # redis-py's Mapping type is invariant
             pipe.hset(self._keys.task(task_id), mapping=mapping)
             pipe.zadd(self._keys.tasks, {task_id: int(time.time() * 1000)})
