@@ -297,7 +297,12 @@ class TaskStore:
                         continue
 
     async def find(
-        self, status: str | None, report_type: str | None, limit: int, offset: int
+        self,
+        status: str | None,
+        report_type: str | None,
+        limit: int,
+        offset: int,
+        schedule_id: str | None = None,
     ) -> tuple[list[Task], int]:
         """Newest first, filtered; returns one page and the number of tasks matching."""
         with redis_errors():
@@ -312,14 +317,18 @@ class TaskStore:
                 matching.extend(
                     Task(task_id, fields)
                     for task_id, fields in zip(chunk, rows, strict=True)
-                    if fields and _matches(fields, status, report_type)
+                    if fields and _matches(fields, status, report_type, schedule_id)
                 )
         return matching[offset : offset + limit], len(matching)
 
-    async def dead_letters(self, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
+    async def dead_letters(
+        self, limit: int, offset: int, notices: bool = False
+    ) -> tuple[list[dict[str, Any]], int]:
+        """Dead letters of the queue, or (`notices`) of webhook deliveries; newest first."""
+        key = self._keys.notify_dead if notices else self._keys.dead
         with redis_errors():
-            total = int(await self._redis.llen(self._keys.dead))
-            raw = await self._redis.lrange(self._keys.dead, offset, offset + limit - 1)
+            total = int(await self._redis.llen(key))
+            raw = await self._redis.lrange(key, offset, offset + limit - 1)
         return [_json_object(str(entry)) for entry in raw], total
 
     # ---- what /health and /metrics read ----
@@ -400,7 +409,11 @@ class TaskStore:
         await self._redis.expire(key, 86_400)
 
 
-def _matches(fields: dict[str, str], status: str | None, report_type: str | None) -> bool:
-    return (status is None or fields.get(F.STATUS) == status) and (
-        report_type is None or fields.get(F.TYPE) == report_type
+def _matches(
+    fields: dict[str, str], status: str | None, report_type: str | None, schedule_id: str | None
+) -> bool:
+    return (
+        (status is None or fields.get(F.STATUS) == status)
+        and (report_type is None or fields.get(F.TYPE) == report_type)
+        and (schedule_id is None or fields.get(F.SCHEDULE) == schedule_id)
     )

@@ -14,6 +14,7 @@ HMAC-SHA256(secret, "<t>.<body>"), the body being the exact bytes sent.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import ipaddress
@@ -34,6 +35,8 @@ from relatorios.protocol import (
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 SCHEMES = ("http", "https")
+# What a schema can say of a notification URL (the rest needs DNS: check_url).
+URL_PATTERN = r"^https?://[^\s/?#@]+([/?#]\S*)?$"
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
@@ -142,12 +145,19 @@ def _resolve(host: str, port: int) -> list[IpAddress]:
     return [ipaddress.ip_address(str(info[4][0]).split("%")[0]) for info in infos]
 
 
-def check_url(url: str, allowed: Allowlist) -> Target:
+def check_url(url: str, allowed: Allowlist, resolve: bool = True) -> Target:
     """Resolve and check a notification URL. Raises UnsafeUrl (Portuguese) when refused.
 
     Every address the host resolves to is checked (the one a client picks could be any).
+    `resolve=False` checks without DNS (a host name passes; an address literal is judged):
+    for request validation, which must not wait on DNS; the full check follows off the loop.
     """
     parts, host, port = _parts(url)
+    if not resolve:
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            return Target(parts.geturl(), parts.scheme, host, port, ipaddress.ip_address("0.0.0.0"))
     addresses = _resolve(host, port)
     if not addresses:
         raise UnsafeUrl(f"host {host!r} não encontrado (DNS)")
@@ -180,6 +190,11 @@ def verify(secret: str, header: str, body: bytes, tolerance_s: float = 300) -> b
         return False
     expected = signature(secret, timestamp, body).split("v1=", 1)[1]
     return hmac.compare_digest(expected, fields.get("v1", ""))
+
+
+async def check_url_async(url: str, allowed: Allowlist) -> Target:
+    """check_url in a thread: DNS never blocks an event loop."""
+    return await asyncio.to_thread(check_url, url, allowed)
 
 
 async def deliver(

@@ -26,6 +26,7 @@ from relatorios.api.routes import (
     health,
     metrics,
     orders,
+    schedules,
     states,
     tasks,
     web,
@@ -33,6 +34,7 @@ from relatorios.api.routes import (
 from relatorios.catalog import for_source, load_catalog
 from relatorios.logs import setup_logging
 from relatorios.protocol import Keys
+from relatorios.schedules import OrderCheck, ScheduleStore
 from relatorios.settings import Settings, get_settings
 from relatorios.tasks import QueueUnavailable, TaskStore
 from relatorios.webhooks import Allowlist
@@ -61,8 +63,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.catalog = [ReportInfo.of(r, departments) for r in reports.values()]
     errors.install(app)
     allowed = Allowlist.parse(settings.webhook_allowed_hosts)
+    app.state.webhook_allowlist = allowed
+    app.state.order_check = OrderCheck(reports, departments)
     app.include_router(orders.router(request_union(reports, departments, allowed)))
-    for module in (catalog, states, tasks, dead_letters, health, metrics, web):
+    for module in (catalog, states, tasks, schedules, dead_letters, health, metrics, web):
         app.include_router(module.router)
     return app
 
@@ -80,6 +84,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     )
     store = TaskStore(client, Keys(settings.queue_name), int(settings.retention_days * 86_400))
     app.state.store = store
+    app.state.schedules = ScheduleStore(client, Keys(settings.queue_name))
     sweeper = asyncio.create_task(sweep_forever(store, settings))
     yield
     sweeper.cancel()

@@ -15,6 +15,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from relatorios.api.responses import ReportInfo
+from relatorios.schedules import ScheduleStore
 from relatorios.settings import Settings
 from relatorios.tasks import TaskStore
 
@@ -22,6 +23,11 @@ from relatorios.tasks import TaskStore
 async def get_store(request: Request) -> TaskStore:
     store: TaskStore = request.app.state.store
     return store
+
+
+async def get_schedule_store(request: Request) -> ScheduleStore:
+    schedules: ScheduleStore = request.app.state.schedules
+    return schedules
 
 
 async def get_app_settings(request: Request) -> Settings:
@@ -35,5 +41,6 @@ async def get_catalog(request: Request) -> list[ReportInfo]:
 
 
 StoreDep = Annotated[TaskStore, Depends(get_store)]
+ScheduleStoreDep = Annotated[ScheduleStore, Depends(get_schedule_store)]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 CatalogDep = Annotated[list[ReportInfo], Depends(get_catalog)]

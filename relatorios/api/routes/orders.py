@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Header, Request, Response
 
 from relatorios.api.deps import SettingsDep, StoreDep
+from relatorios.api.errors import checked_url
 from relatorios.api.requests import EXAMPLES
 from relatorios.api.responses import UNAVAILABLE, Accepted, Problem
 from relatorios.api.routes.tasks import task_urls
@@ -71,6 +72,8 @@ async def order(
     report_type: str = pedido.tipo_relatorio
     params = pedido.parametros.model_dump(mode="json")
     notify_url: str | None = pedido.notificar_url
+    if notify_url:
+        await checked_url(request, notify_url)
     task, new = await store.enqueue(
         report_type, params, settings.max_queue, idempotency_key, notify_url=notify_url
     )

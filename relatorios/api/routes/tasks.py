@@ -54,8 +54,12 @@ async def listar(
     tipo: Annotated[str | None, Query(max_length=64)] = None,
     limite: Annotated[int, Query(ge=1, le=100)] = 20,
     offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    agendamento: Annotated[
+        UUID | None, Query(description="só as tarefas deste agendamento")
+    ] = None,
 ) -> TaskPage:
-    tasks, total = await store.find(status, tipo, limite, offset)
+    schedule_id = str(agendamento) if agendamento else None
+    tasks, total = await store.find(status, tipo, limite, offset, schedule_id)
     views = [status_view(request, t) for t in tasks]
     return TaskPage(total=total, limite=limite, offset=offset, tarefas=views)
 
