@@ -6,10 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -20,54 +17,11 @@ from relatorios.api.app import create_app
 from relatorios.protocol import WEBHOOK_SIGNATURE_HEADER, F, Keys, Status
 from relatorios.settings import Settings
 from relatorios.webhooks import Allowlist, UnsafeUrl, check_url, verify
-from tests.conftest import WorkerEnv, wait_until
+from tests.conftest import Receiver, WorkerEnv, wait_until
 from tests.helpers import StartWorker
 
 SECRET = "segredo-de-teste"
 ORDER = {"tipo_relatorio": "PAGAMENTOS_PENDENTES", "parametros": {}}
-
-
-@dataclass
-class Received:
-    path: str
-    headers: dict[str, str]
-    body: bytes
-
-
-@dataclass
-class Receiver:
-    """A local HTTP server answering each POST with the next status of `answers` (then 200)."""
-
-    url: str
-    answers: list[int]
-    got: list[Received] = field(default_factory=list)
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    state = Receiver("", [])
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-            state.got.append(Received(self.path, dict(self.headers.items()), body))
-            status = state.answers.pop(0) if state.answers else 200
-            self.send_response(status)
-            if status in (301, 302):
-                self.send_header("Location", "/desviado")
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-
-        def log_message(self, *_args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    state.url = f"http://127.0.0.1:{server.server_address[1]}/aviso"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield state
-    server.shutdown()
-    server.server_close()
 
 
 def env_for(worker_env: WorkerEnv, **extra: str) -> WorkerEnv:
