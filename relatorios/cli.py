@@ -25,6 +25,8 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--workers", type=int, default=int(os.environ.get("WORKERS", "1")))
     up.add_argument("--worker", choices=("c", "python"), default=os.environ.get("WORKER", "c"))
     sub.add_parser("api", help="só a API (uvicorn, HOST/PORT)")
+    sub.add_parser("agendador", help="só o agendador (dispara os agendamentos)")
+    sub.add_parser("notificador", help="só o notificador (avisos de tarefas terminadas)")
     worker = sub.add_parser("worker", help="um worker")
     kind = worker.add_mutually_exclusive_group()
     kind.add_argument("--c", dest="kind", action="store_const", const="c", help="o worker C")
@@ -123,6 +125,14 @@ def main(argv: list[str] | None = None) -> int:
         settings = get_settings()
         uvicorn.run(FACTORY, factory=True, host=settings.host, port=settings.port)
         return 0
+    if args.comando == "agendador":
+        from relatorios.scheduler import main as scheduler_main
+
+        return scheduler_main()
+    if args.comando == "notificador":
+        from relatorios.notifier import main as notifier_main
+
+        return notifier_main()
     if args.comando == "worker":
         return run_worker(args.kind or "python")
     return run_report_command(args)
