@@ -43,6 +43,8 @@ from relatorios.settings import Settings, get_settings
 from relatorios.tasks import AlreadyFired, Occurrence, QueueFull, QueueUnavailable, TaskStore
 
 log = logging.getLogger("relatorios.scheduler")
+# The catalog and the department list (what parameters may be) are read again this often.
+CHECK_REFRESH_S = 60.0
 
 
 class Clock:
@@ -88,7 +90,11 @@ class Scheduler:
 
     async def run(self, stop: asyncio.Event) -> None:
         held = False
+        checked_at = time.monotonic()
         while not stop.is_set():
+            if time.monotonic() - checked_at > CHECK_REFRESH_S:
+                self.check = await asyncio.to_thread(order_check, self.settings)
+                checked_at = time.monotonic()
             try:
                 now_held = await self.hold_lease()
                 if now_held != held:
@@ -107,8 +113,12 @@ class Scheduler:
         """Queue the occurrences due at `now` of every active schedule; returns how many."""
         fired = 0
         for schedule in await self.schedules.all():
-            if schedule.active:
+            if not schedule.active:
+                continue
+            try:
                 fired += await self.fire_due(schedule, now)
+            except (ValueError, KeyError):  # a hand-edited hash: the others still fire
+                log.exception("Agendamento %s ilegível; ignorado", schedule.id)
         return fired
 
     async def fire_due(self, schedule: Schedule, now: dt.datetime) -> int:

@@ -165,7 +165,7 @@ class Schedule:
             cron=fields.get(Sched.CRON, ""),
             time_zone=fields.get(Sched.TIME_ZONE, DEFAULT_TIME_ZONE),
             active=fields.get(Sched.ACTIVE) == "1",
-            missed=MissedPolicy(fields.get(Sched.MISSED, MissedPolicy.RUN_ONE)),
+            missed=_policy(fields.get(Sched.MISSED, "")),
             notify_url=fields.get(Sched.NOTIFY_URL) or None,
             created=fields.get(Sched.CREATED, ""),
             last=fields.get(Sched.LAST, ""),
@@ -191,6 +191,13 @@ class Schedule:
             Sched.LAST_ERROR: self.last_error,
             "proximas_execucoes": [run.isoformat() for run in runs],
         }
+
+
+def _policy(text: str) -> MissedPolicy:
+    try:
+        return MissedPolicy(text)
+    except ValueError:
+        return MissedPolicy.RUN_ONE
 
 
 def parse_iso(text: str) -> dt.datetime:

@@ -17,7 +17,7 @@ from relatorios.api.app import create_app
 from relatorios.protocol import WEBHOOK_SIGNATURE_HEADER, F, Keys, Status
 from relatorios.settings import Settings
 from relatorios.webhooks import Allowlist, UnsafeUrl, check_url, verify
-from tests.conftest import Receiver, WorkerEnv, wait_until
+from tests.conftest import WORKER_KINDS, Receiver, WorkerEnv, wait_until
 from tests.helpers import StartWorker
 
 SECRET = "segredo-de-teste"
@@ -70,7 +70,9 @@ def order_with(api: TestClient, url: str) -> str:
     return str(response.json()["task_id"])
 
 
+@pytest.mark.parametrize("kind", WORKER_KINDS)
 def test_a_finished_task_is_posted_to_its_url_with_a_valid_signature(
+    kind: str,
     worker_env: WorkerEnv,
     receiver: Receiver,
     start_worker: StartWorker,
@@ -82,7 +84,7 @@ def test_a_finished_task_is_posted_to_its_url_with_a_valid_signature(
         accepted = api.post("/gerar-relatorio", json={**ORDER, "notificar_url": receiver.url})
         assert accepted.status_code == 202, accepted.text
         task_id = accepted.json()["task_id"]
-        start_worker("python", env)
+        start_worker(kind, env)  # the notifier needs nothing from either worker
         start_notifier(env)
         wait_until(lambda: receiver.got, 30, "the notice")
         task = api.get(f"/relatorios/{task_id}").json()
