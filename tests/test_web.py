@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import datetime as dt
+import re
 import subprocess
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -212,9 +213,14 @@ def test_the_page_takes_state_labels_and_filters_from_the_api(
 
 
 def test_schedule_from_the_same_form_see_next_runs_pause_and_delete(
-    page: Page, worker_env: WorkerEnv, start_api: StartApi
+    browser: Browser, worker_env: WorkerEnv, start_api: StartApi
 ) -> None:
     api = start_api(worker_env)
+    # A browser far from São Paulo: the schedule's runs still read in its own zone.
+    context = browser.new_context(locale="pt-BR", timezone_id="Asia/Tokyo")
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
     page.goto(api.url)
     page.get_by_label("Transações por período").check()
     page.get_by_label("Repetir automaticamente (agendar)").check()
@@ -237,7 +243,10 @@ def test_schedule_from_the_same_form_see_next_runs_pause_and_delete(
         "data_inicio: inicio_do_mes_passado · data_fim: fim_do_mes_passado"
     )
     expect(item.locator(".tarefa-meta")).to_have_text("0 6 1 * * · America/Sao_Paulo")
-    expect(item.locator(".proximas")).to_contain_text("Próximas: 01/")
+    # In the schedule's own zone, whatever the browser's: 6:00 on the 1st.
+    expect(item.locator(".proximas")).to_contain_text(
+        re.compile(r"Próximas: 01/\d\d/\d{4},? 06:00")
+    )
     # The scheduler's pass at the first run: its task appears in the task list, marked.
     [schedule] = httpx.get(f"{api.url}/agendamentos").json()["agendamentos"]
     first_run = dt.datetime.fromisoformat(schedule["proximas_execucoes"][0])
@@ -253,6 +262,8 @@ def test_schedule_from_the_same_form_see_next_runs_pause_and_delete(
     item.get_by_role("button", name="Apagar").click()
     expect(page.locator(".agendamento")).to_have_count(0)
     expect(page.locator("#resumo-agendamentos")).to_contain_text("Nenhum agendamento")
+    context.close()
+    assert errors == [], f"JavaScript errors on the page: {errors}"
 
 
 def fire_schedules(env: WorkerEnv, now: dt.datetime) -> int:

@@ -116,6 +116,17 @@
     return today ? time : `${date.toLocaleDateString("pt-BR")} ${time}`;
   }
 
+  // A schedule's run as its own time zone reads it (the cron expression is in that zone).
+  function zonedWhen(iso, timeZone) {
+    const date = new Date(iso || "");
+    if (Number.isNaN(date.getTime())) return "";
+    try {
+      return date.toLocaleString("pt-BR", { timeZone, dateStyle: "short", timeStyle: "short" });
+    } catch (_) {
+      return formatWhen(iso); // a zone this browser does not know
+    }
+  }
+
   function paramsText(params) {
     const entries = Object.entries(params || {});
     if (entries.length === 0) return "sem parâmetros";
@@ -737,7 +748,7 @@
     parts.badge.className = `selo ${schedule.ativo ? "selo-ativo" : "selo-pausado"}`;
     parts.badge.textContent = schedule.ativo ? "Ativo" : "Pausado";
     parts.when.textContent = `${schedule.cron} · ${schedule.fuso_horario}`;
-    const runs = schedule.proximas_execucoes.slice(0, 3).map(formatWhen);
+    const runs = schedule.proximas_execucoes.slice(0, 3).map((run) => zonedWhen(run, schedule.fuso_horario));
     parts.next.textContent = runs.length ? `Próximas: ${runs.join(" · ")}` : "Pausado: nenhuma execução prevista";
     parts.error.hidden = !schedule.ultimo_erro;
     parts.error.textContent = schedule.ultimo_erro ? `Erro: ${schedule.ultimo_erro}` : "";
