@@ -373,6 +373,22 @@ class TaskStore:
                 samples.extend(sample_from(values) for values in rows if values and values[0])
         return samples
 
+    async def schedule_and_notice_counts(self) -> dict[str, int]:
+        """Schedules, whether a scheduler holds the lease, notices pending and dead."""
+        with redis_errors():
+            async with self._redis.pipeline(transaction=False) as pipe:
+                pipe.zcard(self._keys.schedules)
+                pipe.exists(self._keys.scheduler_lease)
+                pipe.zcard(self._keys.notify)
+                pipe.llen(self._keys.notify_dead)
+                schedules, lease, pending, dead = await pipe.execute()
+        return {
+            "agendamentos": int(schedules),
+            "agendador_ativo": int(lease),
+            "notificacoes_pendentes": int(pending),
+            "notificacoes_mortas": int(dead),
+        }
+
     async def counters(self) -> dict[str, int]:
         """The workers' statistics hash (`Stat`), all time."""
         with redis_errors():

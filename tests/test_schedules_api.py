@@ -52,6 +52,9 @@ def test_a_schedule_is_saved_listed_paused_changed_and_deleted(api: TestClient) 
         assert (local.hour, local.minute, local.weekday() < 5) == (7, 0, True)
     assert api.get("/agendamentos").json()["total"] == 1
     assert api.get(f"/agendamentos/{schedule['id']}").json()["id"] == schedule["id"]
+    scrape = api.get("/metrics").text
+    assert "relatorios_agendamentos 1.0" in scrape
+    assert "relatorios_agendador_ativo 0.0" in scrape  # no scheduler process in this test
 
     paused = api.patch(f"/agendamentos/{schedule['id']}", json={"ativo": False}).json()
     assert paused["ativo"] is False and paused["proximas_execucoes"] == []

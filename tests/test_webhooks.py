@@ -144,6 +144,11 @@ def test_a_notice_that_keeps_failing_is_dead_lettered_and_redirects_are_not_foll
         start_notifier(env)
         dead = Keys(env.queue).notify_dead
         wait_until(lambda: redis_client.llen(dead) == 1, 30, "the dead letter")
+        listed = api.get("/notificacoes/mortas").json()  # where an admin sees it
+        assert listed["total"] == 1 and listed["mortas"][0]["task_id"] == task_id
+        scrape = api.get("/metrics").text
+        assert "relatorios_notificacoes_mortas 1.0" in scrape
+        assert "relatorios_notificacoes_pendentes 0.0" in scrape
     entry = json.loads(str(redis_client.lindex(dead, 0)))
     assert entry["task_id"] == task_id and entry["tentativas"] == 2
     assert entry["url"] == receiver.url and "302" in entry["motivo"]
