@@ -123,7 +123,13 @@ def main(argv: list[str] | None = None) -> int:
         from relatorios.settings import get_settings
 
         settings = get_settings()
-        uvicorn.run(FACTORY, factory=True, host=settings.host, port=settings.port)
+        uvicorn.run(
+            FACTORY,
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=settings.api_workers,
+        )
         return 0
     if args.comando == "agendador":
         from relatorios.scheduler import main as scheduler_main

@@ -66,6 +66,8 @@ class Supervisor:
             settings.host,
             "--port",
             str(settings.port),
+            "--workers",
+            str(settings.api_workers),
         ]
         self.api = Child("api", api)
         command = worker_command(pick_worker_kind(kind))
