@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
-from relatorios.protocol import REPORT_TYPE_RE, M
+from relatorios.protocol import REPORT_TYPE_RE, F, M
 from relatorios.tasks import IdempotencyConflict, QueueFull, QueueUnavailable
 from relatorios.webhooks import Allowlist, UnsafeUrl, check_url_async
 
@@ -108,7 +108,7 @@ async def checked_url(request: Request, url: str) -> None:
     try:
         await check_url_async(url, allowed)
     except UnsafeUrl as exc:
-        error = {"type": "value_error", "loc": ("body", "notificar_url"), "msg": str(exc)}
+        error = {"type": "value_error", "loc": ("body", F.NOTIFY_URL), "msg": str(exc)}
         raise RequestValidationError([{**error, "input": url}]) from None
 
 

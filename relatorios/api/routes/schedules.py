@@ -24,6 +24,7 @@ from relatorios.protocol import (
     NEXT_RUNS_SHOWN,
     SCHEDULES_MAX,
     MissedPolicy,
+    Sched,
 )
 from relatorios.schedules import (
     InvalidSchedule,
@@ -231,7 +232,7 @@ async def mudar(
         time_zone=mudanca.fuso_horario or old.time_zone,
         active=old.active if mudanca.ativo is None else mudanca.ativo,
         missed=mudanca.perdidas or old.missed,
-        notify_url=mudanca.notificar_url if "notificar_url" in given else old.notify_url,
+        notify_url=mudanca.notificar_url if Sched.NOTIFY_URL in given else old.notify_url,
         created=old.created,
         last=old.last,
         last_task=old.last_task,
