@@ -249,3 +249,34 @@ def test_due_catches_up_within_the_grace_and_never_before_the_last_occurrence() 
     fire, newest = due(EVERY_MINUTE, SP, last, now, 300, MissedPolicy.SKIP)
     assert [f.minute for f in fire] == [1, 2, 3] and newest == fire[-1]
     assert due(EVERY_MINUTE, SP, now, now, 300, MissedPolicy.RUN_ONE) == ([], None)
+
+
+def test_two_schedulers_firing_the_same_occurrence_at_once_queue_it_once(
+    worker_env: WorkerEnv, redis_client: redis.Redis
+) -> None:
+    """Without the lease (two holders by mistake, a stale view): the occurrence key decides."""
+    created = dt.datetime(2026, 3, 2, 9, 30, tzinfo=SP)
+    schedule = create(worker_env, Schedule("", "PAGAMENTOS_PENDENTES", {}, "*/10 * * * *"), created)
+    now = dt.datetime(2026, 3, 2, 10, 0, 3, tzinfo=SP)  # 9:40, 9:50 and 10:00 are due, and
+    hour = 3600  # within the tolerance: all three fire
+
+    async def race() -> list[int]:
+        client = aioredis.Redis.from_url(worker_env.redis_url, decode_responses=True)
+        settings = settings_of(worker_env, schedule_grace_s=hour)
+        check = order_check(settings)
+        schedulers = [Scheduler(client, settings, check, Clock()) for _ in range(4)]
+        try:
+            return list(await asyncio.gather(*(s.run_once(now) for s in schedulers)))
+        finally:
+            await client.aclose()
+
+    fired = asyncio.run(race())
+    tasks = tasks_of(redis_client, worker_env.queue, schedule.id)
+    assert sorted(t[F.SCHEDULED_FOR] for t in tasks) == [
+        "2026-03-02T12:40:00.000Z",
+        "2026-03-02T12:50:00.000Z",
+        "2026-03-02T13:00:00.000Z",
+    ]
+    assert sum(fired) == 3 and redis_client.llen(worker_env.queue) == 3
+    # A pass after a restart finds nothing to do.
+    assert run_once(worker_env, now, schedule_grace_s=hour) == 0
