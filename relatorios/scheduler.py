@@ -29,6 +29,7 @@ import time
 import uuid
 
 import redis.asyncio as aioredis
+from croniter import croniter
 from pydantic import ValidationError
 from redis.asyncio.lock import Lock
 from redis.exceptions import LockError, RedisError
@@ -74,6 +75,8 @@ class Scheduler:
         self.check = check
         self.clock = clock
         self.id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        # schedule id -> ((cron, zone, last occurrence), the next occurrence after it)
+        self._next: dict[str, tuple[tuple[str, str, str], dt.datetime]] = {}
         self.lease = Lock(
             client, keys.scheduler_lease, timeout=settings.scheduler_lease_s, blocking=False
         )
@@ -112,7 +115,10 @@ class Scheduler:
     async def run_once(self, now: dt.datetime) -> int:
         """Queue the occurrences due at `now` of every active schedule; returns how many."""
         fired = 0
-        for schedule in await self.schedules.all():
+        schedules = await self.schedules.all()
+        for gone in self._next.keys() - {s.id for s in schedules}:
+            del self._next[gone]
+        for schedule in schedules:
             if not schedule.active:
                 continue
             try:
@@ -121,7 +127,20 @@ class Scheduler:
                 log.exception("Agendamento %s ilegível; ignorado", schedule.id)
         return fired
 
+    def _nothing_due(self, schedule: Schedule, now: dt.datetime) -> bool:
+        """True when the schedule's next occurrence, as last computed for the same cron, zone
+        and last occurrence, is still ahead: most passes then never run croniter."""
+        key = (schedule.cron, schedule.time_zone, schedule.last)
+        cached = self._next.get(schedule.id)
+        if cached is None or cached[0] != key:
+            after = croniter(schedule.cron, schedule.last_time().astimezone(schedule.zone))
+            cached = (key, after.get_next(dt.datetime))
+            self._next[schedule.id] = cached
+        return cached[1] > now
+
     async def fire_due(self, schedule: Schedule, now: dt.datetime) -> int:
+        if self._nothing_due(schedule, now):
+            return 0
         occurrences, newest = due(
             schedule.cron,
             schedule.zone,
