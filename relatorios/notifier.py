@@ -84,8 +84,10 @@ class Notifier:
         self.id = uuid.uuid4().hex
         self._secret = settings.webhook_secret
 
-    async def secret(self) -> str:
-        """WEBHOOK_SEGREDO, or the deployment's secret kept in Redis (made once, SET NX)."""
+    async def secret(self, fields: dict[str, str]) -> str:
+        """The secret that signs the notice of the task whose hash is `fields`: WEBHOOK_SEGREDO,
+        or the deployment's secret kept in Redis (made once, SET NX). One per deployment until
+        API keys exist; then the task's key's own secret."""
         if not self._secret:
             await self.redis.set(self.keys.webhook_secret, secrets.token_hex(32), nx=True)
             self._secret = str(await self.redis.get(self.keys.webhook_secret))
@@ -130,7 +132,7 @@ class Notifier:
         try:
             target = await asyncio.to_thread(check_url, url, self.allowed)
             timeout_s = self.settings.webhook_timeout_s
-            await deliver(self.http, target, body, await self.secret(), timeout_s)
+            await deliver(self.http, target, body, await self.secret(fields), timeout_s)
         except UnsafeUrl as exc:
             await self._dead(task_id, url, str(exc), 0)
             return False
