@@ -113,6 +113,13 @@ def _parts(url: str) -> tuple[SplitResult, str, int]:
     return parts, parts.hostname, port or DEFAULT_PORTS[parts.scheme]
 
 
+def check_url_syntax(url: str) -> str:
+    """`url` if it is an http(s) URL with a host and no credentials; UnsafeUrl otherwise. No
+    DNS and no address check (check_url does those)."""
+    _parts(url)
+    return url
+
+
 def refused_reason(address: IpAddress) -> str | None:
     """Why a webhook may not reach `address`, or None for a public address."""
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:

@@ -85,6 +85,7 @@ def test_a_schedule_is_saved_listed_paused_changed_and_deleted(api: TestClient) 
         ({"parametros": {"data_inicio": "hoje"}}, "data_fim: campo obrigatório ausente"),
         ({"notificar_url": "http://169.254.169.254/"}, "notificar_url: URL recusada"),
         ({"notificar_url": "http://10.0.0.1/"}, "rede privada"),
+        ({"notificar_url": ""}, "notificar_url: URL deve começar com http:// ou https://"),
     ],
 )
 def test_an_invalid_schedule_gets_422_naming_the_problem(

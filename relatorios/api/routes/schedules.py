@@ -34,7 +34,7 @@ from relatorios.schedules import (
     check_cron,
     check_time_zone,
 )
-from relatorios.webhooks import URL_PATTERN
+from relatorios.webhooks import URL_PATTERN, UnsafeUrl, check_url_syntax
 
 router = APIRouter()
 CRON_PATTERN = r"^\s*\S+(\s+\S+){4}\s*$"
@@ -73,13 +73,43 @@ PARAMS_DOC = (
     "como em POST /gerar-relatorio; datas podem ser relativas (hoje, ontem, "
     "inicio_do_mes, fim_do_mes_passado, hoje-7d…), resolvidas quando a tarefa é criada"
 )
-Url = Annotated[str, Field(max_length=MAX_URL, json_schema_extra={"pattern": URL_PATTERN})]
+
+
+def _url(url: str) -> str:
+    try:
+        return check_url_syntax(url)
+    except UnsafeUrl as exc:
+        raise ValueError(str(exc)) from None
+
+
+# The pattern is for the schema; the validator says what is wrong (the route then checks the
+# addresses, with DNS, off the event loop).
+Url = Annotated[
+    str,
+    Field(max_length=MAX_URL, json_schema_extra={"pattern": URL_PATTERN}),
+    AfterValidator(_url),
+]
 
 
 class NewSchedule(BaseModel):
     """Um agendamento: o pedido de relatório e quando repeti-lo."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "tipo_relatorio": "TRANSACOES_POR_PERIODO",
+                    "parametros": {
+                        "data_inicio": "inicio_do_mes_passado",
+                        "data_fim": "fim_do_mes_passado",
+                    },
+                    "cron": "30 6 1 * *",
+                    "fuso_horario": "America/Sao_Paulo",
+                }
+            ]
+        },
+    )
 
     tipo_relatorio: str = Field(min_length=1, max_length=64)
     parametros: dict[str, Any] = Field(default_factory=dict, description=PARAMS_DOC)
