@@ -217,6 +217,8 @@ async def serve(settings: Settings) -> None:
 def main() -> int:
     settings = get_settings()
     setup_logging(settings.log_format, prefix="Notificador: ")
+    # httpx logs every request with its URL, and a webhook URL may carry a token: not in logs.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     asyncio.run(serve(settings))
     return 0
 

@@ -78,6 +78,7 @@ def test_a_finished_task_is_posted_to_its_url_with_a_valid_signature(
     start_worker: StartWorker,
     start_notifier: Callable[[WorkerEnv], subprocess.Popen[bytes]],
     redis_client: redis.Redis,
+    tmp_path: Path,
 ) -> None:
     env = env_for(worker_env)
     with api_for(env) as api:
@@ -107,6 +108,11 @@ def test_a_finished_task_is_posted_to_its_url_with_a_valid_signature(
     wait_until(lambda: redis_client.hget(Keys(env.queue).task(task_id), F.NOTIFIED), 10, "mark")
     assert redis_client.zcard(Keys(env.queue).notify) == 0
     assert len(receiver.got) == 1
+    log_file = tmp_path / "notifier-0.log"
+    delivered = f"Aviso entregue (task_id={task_id})"
+    wait_until(lambda: delivered in log_file.read_text(), 10, "the notifier's log line")
+    log = log_file.read_text()
+    assert "/aviso" not in log  # a webhook URL may carry a token: never logged
 
 
 def test_a_notice_is_retried_when_the_receiver_answers_500(
