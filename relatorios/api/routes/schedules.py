@@ -99,13 +99,13 @@ class NewSchedule(BaseModel):
         json_schema_extra={
             "examples": [
                 {
-                    "tipo_relatorio": "TRANSACOES_POR_PERIODO",
-                    "parametros": {
+                    Sched.TYPE: "TRANSACOES_POR_PERIODO",
+                    Sched.PARAMS: {
                         "data_inicio": "inicio_do_mes_passado",
                         "data_fim": "fim_do_mes_passado",
                     },
-                    "cron": "30 6 1 * *",
-                    "fuso_horario": "America/Sao_Paulo",
+                    Sched.CRON: "30 6 1 * *",
+                    Sched.TIME_ZONE: DEFAULT_TIME_ZONE,
                 }
             ]
         },
