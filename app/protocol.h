@@ -63,6 +63,7 @@
 #define PROTO_SOURCE_POSTGRESQL "postgresql"
 #define PROTO_POSTGRESQL_URL_PREFIX "postgresql://"
 #define PROTO_POSTGRES_URL_PREFIX "postgres://"
+#define PROTO_INDEX_STATUS_SCRIPT "local score = redis.call('ZSCORE', KEYS[1], ARGV[2]) for _, s in ipairs({'na_fila', 'processando', 'concluido', 'falhou', 'cancelado', 'expirado'}) do if s ~= ARGV[3] or not score then redis.call('ZREM', ARGV[1] .. s, ARGV[2]) end end if score then redis.call('ZADD', ARGV[1] .. ARGV[3], score, ARGV[2]) end return score and 1 or 0"
 
 /* Keys: every key starts with the queue name. Arguments: queue, then the id. */
 #define KEY_TASK_FMT "%s:tarefa:%s"
@@ -82,6 +83,15 @@
 #define KEY_NOTIFY_CLAIM_FMT "%s:notificando:%s"
 #define KEY_NOTIFY_DEAD_FMT "%s:notificacoes_mortas"
 #define KEY_WEBHOOK_SECRET_FMT "%s:segredo_webhook"
+#define KEY_WORKERS_FMT "%s:trabalhadores"
+#define KEY_API_KEY_FMT "%s:chave:%s"
+#define KEY_API_KEY_NAMES_FMT "%s:chaves"
+#define KEY_RATE_FMT "%s:cota:%s"
+#define KEY_BYTES_DAY_FMT "%s:bytes_dia:%s"
+#define KEY_ACTIVE_FMT "%s:ativas:%s"
+#define KEY_BY_STATUS_FMT "%s:por_status:%s"
+#define KEY_BY_OWNER_FMT "%s:por_dono:%s"
+#define KEY_BY_TYPE_FMT "%s:por_tipo:%s"
 
 /* Task states (field `status`). */
 #define STATUS_QUEUED "na_fila"
@@ -132,6 +142,7 @@
 #define F_SCHEDULED_FOR "agendado_para"
 #define F_NOTIFY_URL "notificar_url"
 #define F_NOTIFIED "notificado_em"
+#define F_OWNER "dono"
 
 /* Counters of the statistics hash. */
 #define STAT_DONE "tarefas_concluidas"

@@ -41,7 +41,15 @@ from relatorios.logs import setup_logging
 from relatorios.protocol import Keys
 from relatorios.schedules import OrderCheck, Schedule, ScheduleStore, due
 from relatorios.settings import Settings, get_settings
-from relatorios.tasks import AlreadyFired, Occurrence, QueueFull, QueueUnavailable, TaskStore
+from relatorios.tasks import (
+    AlreadyFired,
+    Limits,
+    Occurrence,
+    QueueFull,
+    QueueUnavailable,
+    QuotaExceeded,
+    TaskStore,
+)
 
 log = logging.getLogger("relatorios.scheduler")
 # The catalog and the department list (what parameters may be) are read again this often.
@@ -159,7 +167,7 @@ class Scheduler:
         for occurrence in occurrences:
             try:
                 fired += await self.fire(schedule, occurrence)
-            except (QueueFull, QueueUnavailable) as exc:
+            except (QueueFull, QuotaExceeded, QueueUnavailable) as exc:
                 log.warning("Agendamento %s: não enfileirado agora (%s)", schedule.id, exc)
                 break  # the next tick tries again
             except AlreadyFired:
@@ -175,10 +183,16 @@ class Scheduler:
             log.error("Agendamento %s: parâmetros inválidos (%s)", schedule.id, problem)
             await self.schedules.mark(schedule.id, occurrence, f"parâmetros inválidos: {problem}")
             return 0
+        limits = Limits(
+            owner=schedule.owner,
+            max_queue=self.settings.max_queue,
+            max_active=self.settings.quota_active,
+            max_bytes_day=self.settings.quota_bytes_day,
+        )
         task, _ = await self.tasks.enqueue(
             schedule.report_type,
             params,
-            self.settings.max_queue,
+            limits,
             notify_url=schedule.notify_url,
             occurrence=Occurrence(schedule.id, occurrence),
         )

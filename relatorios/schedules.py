@@ -129,6 +129,7 @@ class Schedule:
     last: str = ""  # the newest occurrence dealt with (UTC ISO)
     last_task: str | None = None
     last_error: str | None = None
+    owner: str = ""  # the name of the API key that made it
 
     @property
     def zone(self) -> ZoneInfo:
@@ -147,6 +148,7 @@ class Schedule:
             Sched.MISSED: self.missed.value,
             Sched.CREATED: self.created,
             Sched.LAST: self.last,
+            Sched.OWNER: self.owner,
         }
         if self.notify_url:
             fields[Sched.NOTIFY_URL] = self.notify_url
@@ -171,6 +173,7 @@ class Schedule:
             last=fields.get(Sched.LAST, ""),
             last_task=fields.get(Sched.LAST_TASK) or None,
             last_error=fields.get(Sched.LAST_ERROR) or None,
+            owner=fields.get(Sched.OWNER, ""),
         )
 
     def as_dict(self, now: dt.datetime) -> dict[str, Any]:
@@ -189,6 +192,7 @@ class Schedule:
             Sched.LAST: self.last,
             Sched.LAST_TASK: self.last_task,
             Sched.LAST_ERROR: self.last_error,
+            Sched.OWNER: self.owner,
             "proximas_execucoes": [run.isoformat() for run in runs],
         }
 

@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from relatorios.api.app import create_app
 from relatorios.scheduler import Clock, Scheduler, order_check
 from relatorios.settings import Settings
+from tests.conftest import bearer, make_key
 
 SP = ZoneInfo("America/Sao_Paulo")
 DAILY = {
@@ -28,13 +29,19 @@ DAILY = {
 @pytest.fixture
 def settings(redis_url: str, queue_name: str, sample_db: Path, tmp_path: Path) -> Settings:
     return Settings(
-        redis_url=redis_url, queue_name=queue_name, db_path=sample_db, export_dir=tmp_path
+        redis_url=redis_url,
+        queue_name=queue_name,
+        db_path=sample_db,
+        export_dir=tmp_path,
+        allowed_hosts=["testserver"],  # TestClient's Host
     )
 
 
 @pytest.fixture
 def api(settings: Settings) -> Iterator[TestClient]:
     with TestClient(create_app(settings)) as client:
+        secret = make_key(settings.redis_url, settings.queue_name, "admin-agenda", admin=True)
+        client.headers.update(bearer(secret))
         yield client
 
 
@@ -133,9 +140,8 @@ def test_a_schedule_s_tasks_appear_in_the_task_listing(api: TestClient, settings
         return fired
 
     assert asyncio.run(fire()) == 1
-    listed = api.get("/relatorios", params={"agendamento": schedule["id"]}).json()
-    assert listed["total"] == 1
-    (task,) = listed["tarefas"]
+    listed = api.get("/relatorios").json()["tarefas"]
+    (task,) = [t for t in listed if t["agendamento"] == schedule["id"]]
     assert task["agendamento"] == schedule["id"] and task["status"] == "na_fila"
     day = monday_7am.astimezone(SP).date()
     assert task["parametros"] == {
@@ -145,9 +151,20 @@ def test_a_schedule_s_tasks_appear_in_the_task_listing(api: TestClient, settings
     assert dt.datetime.fromisoformat(task["agendado_para"].replace("Z", "+00:00")) == monday_7am
     shown = api.get(f"/agendamentos/{schedule['id']}").json()
     assert shown["ultima_tarefa"] == task["task_id"]
-    assert (
-        api.get(
-            "/relatorios", params={"agendamento": "0" * 8 + "-0000-4000-8000-" + "0" * 12}
-        ).json()["total"]
-        == 0
-    )
+    assert task["dono"] == shown["dono"] == "admin-agenda"  # the schedule's key owns its tasks
+
+
+def test_a_schedule_belongs_to_its_key(api: TestClient, settings: Settings) -> None:
+    """A user key sees, changes and deletes only its own schedules (another's is a 404)."""
+    admins = api.post("/agendamentos", json=DAILY).json()
+    ana = bearer(make_key(settings.redis_url, settings.queue_name, "ana"))
+    hers = api.post("/agendamentos", json=DAILY, headers=ana)
+    assert hers.status_code == 201 and hers.json()["dono"] == "ana"
+    listed = api.get("/agendamentos", headers=ana).json()
+    assert [s["id"] for s in listed["agendamentos"]] == [hers.json()["id"]]
+    for method in ("GET", "PATCH", "DELETE"):
+        body = {"ativo": False} if method == "PATCH" else None
+        other = api.request(method, f"/agendamentos/{admins['id']}", json=body, headers=ana)
+        assert other.status_code == 404, method
+    assert api.get("/agendamentos").json()["total"] == 2  # an admin sees every key's
+    assert api.get("/agendamentos", headers={"Authorization": ""}).status_code == 401

@@ -6,6 +6,7 @@ import contextlib
 import importlib.util
 import json
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -15,7 +16,10 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
+import redis
 
+from relatorios import redis_server
+from relatorios.settings import ADMIN_KEY_FILE, REDIS_URL_FILE
 from tests.conftest import (
     PG_READER_PASSWORD,
     PgDatabase,
@@ -44,11 +48,14 @@ class Up:
         ]
         self.proc = subprocess.Popen(cmd, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
         wait_until(self.answers, 60, "make run's API")
+        # The admin key make run keeps in its state folder (and prints).
+        self.key = (Path(env["STATE_DIR"]) / ADMIN_KEY_FILE).read_text().strip()
+        self.http = httpx.Client(headers={"Authorization": f"Bearer {self.key}"}, timeout=30)
 
     def answers(self) -> bool:
         assert self.proc.poll() is None, self.log.read_text()
         try:
-            return httpx.get(f"{self.url}/tipos-relatorio", timeout=1).status_code == 200
+            return httpx.get(f"{self.url}/health", timeout=1).status_code in (200, 503)
         except httpx.HTTPError:
             return False
 
@@ -63,6 +70,7 @@ class Up:
         return found
 
     def interrupt(self) -> int:
+        self.http.close()
         self.proc.send_signal(signal.SIGINT)
         return self.proc.wait(60)
 
@@ -107,8 +115,8 @@ def test_up_restarts_a_dead_worker_and_ctrl_c_stops_everything(
         30,
         "the worker to be restarted",
     )
-    task = httpx.post(f"{up.url}/gerar-relatorio", json=SPEC_EXAMPLE_2).json()
-    wait_until(lambda: httpx.get(task["status_url"]).json()["status"] == "concluido", 60, "done")
+    task = up.http.post(f"{up.url}/gerar-relatorio", json=SPEC_EXAMPLE_2).json()
+    wait_until(lambda: up.http.get(task["status_url"]).json()["status"] == "concluido", 60, "done")
     children = psutil.Process(up.proc.pid).children(recursive=True)
     assert up.interrupt() == 0
     assert "reiniciando" in up.log.read_text()
@@ -120,16 +128,48 @@ def test_private_redis_persists_queued_tasks_across_restarts(
 ) -> None:
     del up_env["REDIS_URL"]  # make run's default: a private, real redis-server
     up = start_up(up_env, tmp_path / "up1.log", 0)
-    task = httpx.post(f"{up.url}/gerar-relatorio", json=SPEC_EXAMPLE_2).json()
+    task = up.http.post(f"{up.url}/gerar-relatorio", json=SPEC_EXAMPLE_2).json()
     assert up.interrupt() == 0
     assert list((tmp_path / "var" / "redis").rglob("*.aof*")), "append-only files written"
     again = start_up(up_env, tmp_path / "up2.log", 0)
     try:
-        status = httpx.get(f"{again.url}/relatorios/{task['task_id']}").json()
+        status = again.http.get(f"{again.url}/relatorios/{task['task_id']}").json()
         assert status["status"] == "na_fila"
     finally:
         assert again.interrupt() == 0
     assert "Redis privado" in (tmp_path / "up1.log").read_text()
+
+
+def test_make_run_prints_an_admin_key_and_its_redis_requires_a_password(
+    up_env: dict[str, str], tmp_path: Path, start_up: StartUp
+) -> None:
+    del up_env["REDIS_URL"]  # make run's default: a private, real redis-server
+    state = tmp_path / "var"
+    up = start_up(up_env, tmp_path / "up1.log", 0)
+    printed = up.log.read_text()
+    assert f"Chave de administrador: {up.key}" in printed
+    assert f"/#chave={up.key}" in printed
+    assert stat.S_IMODE((state / ADMIN_KEY_FILE).stat().st_mode) == 0o600
+    url = (state / REDIS_URL_FILE).read_text().strip()
+    assert stat.S_IMODE((state / REDIS_URL_FILE).stat().st_mode) == 0o600
+    password = (state / "redis" / redis_server.PASSWORD_FILE).read_text().strip()
+    assert password and password in url and password not in printed
+    port = int(url.rsplit(":", 1)[1].split("/")[0])
+    with pytest.raises(redis.AuthenticationError):
+        redis.Redis(port=port).ping()
+    assert httpx.get(f"{up.url}/relatorios").status_code == 401
+    # The CLI finds make run's Redis (and its password) by itself: REDIS_URL is unset.
+    cli = [str(Path(sys.executable).with_name("relatorios")), "chaves", "criar", "ana"]
+    made = subprocess.run(cli, env=up_env, capture_output=True, text=True, timeout=60)
+    assert made.returncode == 0, made.stderr
+    ana = {"Authorization": f"Bearer {made.stdout.strip()}"}
+    assert httpx.get(f"{up.url}/relatorios", headers=ana).json()["total"] == 0
+    assert up.interrupt() == 0
+    again = start_up(up_env, tmp_path / "up2.log", 0)
+    try:
+        assert again.key == up.key and f"Chave de administrador: {up.key}" in again.log.read_text()
+    finally:
+        assert again.interrupt() == 0
 
 
 def test_up_without_any_redis_server_says_how_to_install_one(
@@ -157,8 +197,8 @@ def test_up_with_database_url_reads_postgresql_and_generates_no_sqlite_file(
     missing = tmp_path / "nao-gerar.db"
     up_env.update(DATABASE_URL=pg_db.url, DB_PATH=str(missing))
     up = start_up(up_env, tmp_path / "up.log", 1)
-    task = httpx.post(f"{up.url}/gerar-relatorio", json=SPEC_EXAMPLE_2).json()
-    wait_until(lambda: httpx.get(task["status_url"]).json()["status"] == "concluido", 60, "done")
+    task = up.http.post(f"{up.url}/gerar-relatorio", json=SPEC_EXAMPLE_2).json()
+    wait_until(lambda: up.http.get(task["status_url"]).json()["status"] == "concluido", 60, "done")
     assert up.interrupt() == 0
     log = up.log.read_text()
     assert "PostgreSQL" in log and PG_READER_PASSWORD not in log, log
@@ -181,14 +221,14 @@ def test_up_runs_the_scheduler_and_the_notifier(
         "cron": "* * * * *",
         "notificar_url": receiver.url,
     }
-    created = httpx.post(f"{up.url}/agendamentos", json=schedule)
+    created = up.http.post(f"{up.url}/agendamentos", json=schedule)
     assert created.status_code == 201, created.text
     # The scheduler queues a task, the worker runs it, the notifier tells the receiver.
     wait_until(lambda: receiver.got, 60, "a scheduled task's notice")
     notice = json.loads(receiver.got[0].body)
-    task = httpx.get(f"{up.url}/relatorios/{notice['task_id']}").json()
+    task = up.http.get(f"{up.url}/relatorios/{notice['task_id']}").json()
     assert task["agendamento"] == created.json()["id"] and notice["status"] == "concluido"
-    httpx.delete(f"{up.url}/agendamentos/{created.json()['id']}")
+    up.http.delete(f"{up.url}/agendamentos/{created.json()['id']}")
     assert up.interrupt() == 0
 
 
@@ -207,7 +247,7 @@ def test_api_workers_run_that_many_api_processes_behind_one_port(
 
     wait_until(lambda: len(servers()) == 2, 30, "two API processes")
     for _ in range(20):
-        assert httpx.post(f"{up.url}/gerar-relatorio", json=SPEC_EXAMPLE_2).status_code == 202
+        assert up.http.post(f"{up.url}/gerar-relatorio", json=SPEC_EXAMPLE_2).status_code == 202
     children = psutil.Process(up.proc.pid).children(recursive=True)
     assert up.interrupt() == 0
     assert not [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]

@@ -12,7 +12,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
-import httpx
 import pytest
 import redis.asyncio as aioredis
 from playwright.sync_api import Browser, Page, expect, sync_playwright
@@ -56,8 +55,15 @@ def page(browser: Browser) -> Iterator[Page]:
     assert errors == [], f"JavaScript errors on the page: {errors}"
 
 
+def log_in(page: Page, api: ApiProcess) -> None:
+    """Open the page with make run's link (the key in the fragment), as an operator does."""
+    page.goto(f"{api.url}/#chave={api.key}")
+    expect(page.get_by_role("button", name="Sair")).to_be_visible()
+    assert "chave" not in page.url, "the key leaves the address bar"
+
+
 def first_department(api: ApiProcess) -> str:
-    catalog = httpx.get(f"{api.url}/tipos-relatorio").json()
+    catalog = api.http.get(f"{api.url}/tipos-relatorio").json()
     [gastos] = [r for r in catalog if r["tipo"] == "GASTOS_POR_DEPARTAMENTO"]
     return str(gastos["parametros"][0]["opcoes"][0])
 
@@ -67,7 +73,7 @@ def test_order_a_report_watch_it_finish_and_download_it(
 ) -> None:
     api = start_api(worker_env)
     department = first_department(api)
-    page.goto(api.url)
+    log_in(page, api)
 
     page.get_by_label("Gastos por departamento").check()
     page.get_by_role("combobox", name="Departamento").select_option(department)
@@ -86,7 +92,7 @@ def test_order_a_report_watch_it_finish_and_download_it(
     expect(task.get_by_role("button", name="Cancelar")).to_have_count(0)
 
     with page.expect_download() as info:
-        task.get_by_role("link", name="Baixar CSV").click()
+        task.get_by_role("button", name="Baixar CSV").click()
     saved = worker_env.export_dir.parent / "baixado.csv"
     info.value.save_as(saved)
     with saved.open(newline="", encoding="utf-8") as f:
@@ -100,7 +106,7 @@ def test_validation_errors_appear_next_to_their_field(
     page: Page, worker_env: WorkerEnv, start_api: StartApi
 ) -> None:
     api = start_api(worker_env)
-    page.goto(api.url)
+    log_in(page, api)
 
     page.get_by_label("Maiores gastadores do ano").check()
     year = page.get_by_label("Ano (ex.: 2025)")
@@ -129,20 +135,20 @@ def test_a_failed_task_shows_its_error(
 ) -> None:
     api = start_api(worker_env)
     start_worker("python", replace(worker_env, db_path=tmp_path / "sumiu.db"))
-    page.goto(api.url)
+    log_in(page, api)
     page.get_by_label("Pagamentos pendentes").check()
     page.get_by_role("button", name="Gerar relatório").click()
     task = page.locator(".tarefa").first
     expect(task.locator(".selo")).to_have_text("Falhou", timeout=30_000)
     expect(task.locator(".erro-tarefa")).to_contain_text("banco de dados não encontrado")
-    expect(task.get_by_role("link", name="Baixar CSV")).to_have_count(0)
+    expect(task.get_by_role("button", name="Baixar CSV")).to_have_count(0)
 
 
 def test_the_form_works_from_the_keyboard_alone(
     page: Page, worker_env: WorkerEnv, start_api: StartApi
 ) -> None:
     api = start_api(worker_env)
-    page.goto(api.url)
+    log_in(page, api)
     first = page.get_by_label("Gastos por departamento")
     expect(first).to_be_checked()
     unlabelled = page.evaluate(
@@ -167,7 +173,7 @@ def test_the_form_works_from_the_keyboard_alone(
 def test_the_page_fits_a_phone(page: Page, worker_env: WorkerEnv, start_api: StartApi) -> None:
     api = start_api(worker_env)
     page.set_viewport_size({"width": 390, "height": 844})
-    page.goto(api.url)
+    log_in(page, api)
     page.get_by_label("Pagamentos pendentes").check()
     page.get_by_role("button", name="Gerar relatório").click()
     expect(page.locator(".tarefa")).to_have_count(1)
@@ -178,7 +184,7 @@ def test_a_queued_task_can_be_cancelled(
     page: Page, worker_env: WorkerEnv, start_api: StartApi
 ) -> None:
     api = start_api(worker_env)  # no worker: the task stays queued until cancelled
-    page.goto(api.url)
+    log_in(page, api)
     page.get_by_label("Pagamentos pendentes").check()
     page.get_by_role("button", name="Gerar relatório").click()
     task = page.locator(".tarefa").first
@@ -186,7 +192,7 @@ def test_a_queued_task_can_be_cancelled(
     task.get_by_role("button", name="Cancelar").click()
     expect(task.locator(".selo")).to_have_text("Cancelado")
     expect(task.get_by_role("button", name="Cancelar")).to_have_count(0)
-    expect(task.get_by_role("link", name="Baixar CSV")).to_have_count(0)
+    expect(task.get_by_role("button", name="Baixar CSV")).to_have_count(0)
 
 
 def test_the_page_takes_state_labels_and_filters_from_the_api(
@@ -194,11 +200,11 @@ def test_the_page_takes_state_labels_and_filters_from_the_api(
 ) -> None:
     """The page spells no state: change GET /estados and the page says what it serves."""
     api = start_api(worker_env)  # no worker: the task stays queued
-    served = httpx.get(f"{api.url}/estados").json()
+    served = api.http.get(f"{api.url}/estados").json()
     assert [s["status"] for s in served] == [s.value for s in Status]
     renamed = [{**s, "rotulo": f"<{s['rotulo']}>"} for s in served]
     page.route(f"{api.url}/estados", lambda route: route.fulfill(json=renamed))
-    page.goto(api.url)
+    log_in(page, api)
     options = page.locator("#filtro-status option")
     expect(options).to_have_text(["todas", *(s["rotulo"] for s in renamed)])
     page.get_by_label("Pagamentos pendentes").check()
@@ -212,6 +218,28 @@ def test_the_page_takes_state_labels_and_filters_from_the_api(
     expect(task.locator(".selo")).to_have_text(f"<{STATUS_LABELS[Status.CANCELLED]}>")
 
 
+def test_the_page_asks_for_a_key_and_logs_out(
+    page: Page, worker_env: WorkerEnv, start_api: StartApi
+) -> None:
+    api = start_api(worker_env)
+    page.goto(api.url)
+    expect(page.get_by_role("heading", name="Entrar")).to_be_visible()
+    expect(page.locator("#app")).to_be_hidden()
+    key = page.get_by_label("Chave de API")
+    key.fill("chave-errada")
+    page.get_by_role("button", name="Entrar").click()
+    expect(page.locator("#erro-chave")).to_have_text("Chave inválida ou revogada.")
+    key.fill(api.key)
+    page.get_by_role("button", name="Entrar").click()
+    expect(page.get_by_label("Pagamentos pendentes")).to_be_visible()
+    assert page.evaluate("sessionStorage.getItem('relatorios.chave')") == api.key
+    page.reload()  # the key lives as long as the tab
+    expect(page.get_by_label("Pagamentos pendentes")).to_be_visible()
+    page.get_by_role("button", name="Sair").click()
+    expect(page.get_by_role("heading", name="Entrar")).to_be_visible()
+    assert page.evaluate("sessionStorage.getItem('relatorios.chave')") is None
+
+
 def test_schedule_from_the_same_form_see_next_runs_pause_and_delete(
     browser: Browser, worker_env: WorkerEnv, start_api: StartApi
 ) -> None:
@@ -221,7 +249,7 @@ def test_schedule_from_the_same_form_see_next_runs_pause_and_delete(
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.goto(api.url)
+    page.goto(f"{api.url}/#chave={api.key}")
     page.get_by_label("Transações por período").check()
     page.get_by_label("Repetir automaticamente (agendar)").check()
     expect(page.get_by_role("button", name="Agendar relatório")).to_be_visible()
@@ -248,7 +276,7 @@ def test_schedule_from_the_same_form_see_next_runs_pause_and_delete(
         re.compile(r"Próximas: 01/\d\d/\d{4},? 06:00")
     )
     # The scheduler's pass at the first run: its task appears in the task list, marked.
-    [schedule] = httpx.get(f"{api.url}/agendamentos").json()["agendamentos"]
+    [schedule] = api.http.get(f"{api.url}/agendamentos").json()["agendamentos"]
     first_run = dt.datetime.fromisoformat(schedule["proximas_execucoes"][0])
     assert fire_schedules(worker_env, first_run + dt.timedelta(seconds=1)) == 1
     task = page.locator(".tarefa:not(.agendamento)").first
@@ -291,7 +319,7 @@ def test_a_refused_notification_url_is_shown_next_to_its_field(
     page: Page, worker_env: WorkerEnv, start_api: StartApi
 ) -> None:
     api = start_api(worker_env)
-    page.goto(api.url)
+    log_in(page, api)
     page.get_by_label("Pagamentos pendentes").check()
     url = page.get_by_label("Avisar este endereço quando terminar")
     url.fill("http://169.254.169.254/latest/meta-data/")

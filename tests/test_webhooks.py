@@ -17,7 +17,7 @@ from relatorios.api.app import create_app
 from relatorios.protocol import WEBHOOK_SIGNATURE_HEADER, F, Keys, Status
 from relatorios.settings import Settings
 from relatorios.webhooks import Allowlist, UnsafeUrl, check_url, verify
-from tests.conftest import WORKER_KINDS, Receiver, WorkerEnv, wait_until
+from tests.conftest import WORKER_KINDS, Receiver, WorkerEnv, bearer, make_key, wait_until
 from tests.helpers import StartWorker
 
 SECRET = "segredo-de-teste"
@@ -60,8 +60,11 @@ def api_for(env: WorkerEnv) -> TestClient:
         db_path=env.db_path,
         export_dir=env.export_dir,
         WEBHOOK_HOSTS_PERMITIDOS=env.extra.get("WEBHOOK_HOSTS_PERMITIDOS", ""),
+        allowed_hosts=["testserver"],  # TestClient's Host
     )
-    return TestClient(create_app(settings))
+    client = TestClient(create_app(settings))
+    client.headers.update(bearer(make_key(env.redis_url, env.queue, "admin-avisos", admin=True)))
+    return client
 
 
 def order_with(api: TestClient, url: str) -> str:

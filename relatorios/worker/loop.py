@@ -53,6 +53,7 @@ from relatorios.worker.state import Fields, TaskStates, recover
 
 log = logging.getLogger("relatorios.worker")
 SHUTDOWN = "desligamento"
+DEAD_LETTER_CODES = frozenset({ErrorCode.PERMISSION_DENIED, ErrorCode.INVALID_PARAMETER})
 WAITING = "Aguardando por tarefas na fila '%s' (Comando BRPOP)..."
 
 
@@ -151,7 +152,8 @@ class Worker:
     def tick(self) -> None:
         self.heartbeat()
         if time.monotonic() - self._last_recover >= RECOVER_EVERY_S:
-            recover(self.queue, self.states, idle=True)
+            # At start-up and after an outage (never recovered: -inf), a scan of every list.
+            recover(self.queue, self.states, idle=True, scan=self._last_recover == -math.inf)
             self._last_recover = time.monotonic()
 
     def pop(self) -> bytes | None:
@@ -176,12 +178,16 @@ class Worker:
             Beat.STARTED: self.started_at,
             Beat.TASK: self.current,
         }
-        self.redis.set(self.keys.worker(self.id), json.dumps(beat), ex=HEARTBEAT_TTL_S)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.set(self.keys.worker(self.id), json.dumps(beat), ex=HEARTBEAT_TTL_S)
+        pipe.zadd(self.keys.workers, {self.id: int(time.time() * 1000)})
+        pipe.execute()
         self._last_beat = time.monotonic()
 
     def goodbye(self) -> None:
         with contextlib.suppress(redis.RedisError):  # otherwise it expires by itself
             self.redis.delete(self.keys.worker(self.id))
+            self.redis.zrem(self.keys.workers, self.id)
         log.info("Encerrando.")
 
     # --- one message ---------------------------------------------------------------------
@@ -258,8 +264,9 @@ class Worker:
 
     def mark_running(self, message: Message) -> None:
         key = self.keys.task(message.task_id)
-        self.redis.zadd(self.keys.tasks, {message.task_id: int(time.time() * 1000)}, nx=True)
-        self.redis.hset(
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.zadd(self.keys.tasks, {message.task_id: int(time.time() * 1000)}, nx=True)
+        pipe.hset(
             key,
             mapping={
                 F.STATUS: Status.RUNNING,
@@ -272,6 +279,8 @@ class Worker:
                 F.BYTES: 0,
             },
         )
+        pipe.eval(*self.keys.index_status(message.task_id, Status.RUNNING))
+        pipe.execute()
         self.heartbeat(force=True)
 
     def export(self, message: Message) -> tuple[int, int]:
@@ -367,7 +376,8 @@ class Worker:
     def fail(self, task_id: str, raw: bytes, error: ReportError) -> None:
         detail = f" ({error.detail})" if error.detail else ""
         log.error("Falha na tarefa (task_id=%s): %s%s", task_id, error, detail)
-        if error.code == ErrorCode.PERMISSION_DENIED:  # no retry can succeed: an operator's case
+        # No retry can succeed: an operator's case (a permission), or a message no API wrote.
+        if error.code in DEAD_LETTER_CODES:
             self.states.dead_letter(raw, str(error), task_id)
         fields: Fields = {F.ERROR: str(error), F.ERROR_CODE: error.code}
         self.record(task_id, raw, Status.FAILED, fields)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from relatorios.api.deps import StoreDep
+from relatorios.api.deps import AdminDep, StoreDep
 from relatorios.api.responses import UNAVAILABLE, DeadLetterPage, DeadNoticePage
 
 router = APIRouter()
@@ -17,10 +17,11 @@ router = APIRouter()
     "/fila/mortas",
     response_model=DeadLetterPage,
     responses=UNAVAILABLE,
-    summary="Mensagens mortas (que nunca terão sucesso), mais novas primeiro",
+    summary="Mensagens mortas (que nunca terão sucesso), mais novas primeiro (admin)",
 )
 async def mortas(
     store: StoreDep,
+    _admin: AdminDep,
     limite: Annotated[int, Query(ge=1, le=100)] = 20,
     offset: Annotated[int, Query(ge=0, le=10_000)] = 0,
 ) -> DeadLetterPage:
@@ -34,10 +35,11 @@ async def mortas(
     "/notificacoes/mortas",
     response_model=DeadNoticePage,
     responses=UNAVAILABLE,
-    summary="Avisos (webhooks) não entregues após todas as tentativas, mais novos primeiro",
+    summary="Avisos (webhooks) não entregues após todas as tentativas, mais novos primeiro (admin)",
 )
 async def avisos_mortos(
     store: StoreDep,
+    _admin: AdminDep,
     limite: Annotated[int, Query(ge=1, le=100)] = 20,
     offset: Annotated[int, Query(ge=0, le=10_000)] = 0,
 ) -> DeadNoticePage:

@@ -15,9 +15,11 @@ from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
-from relatorios.api.deps import ScheduleStoreDep
+from relatorios.api.deps import KeyDep, ScheduleStoreDep
 from relatorios.api.errors import checked_url
 from relatorios.api.responses import UNAVAILABLE, Problem
+from relatorios.api.routes.tasks import owner_filter
+from relatorios.apikeys import ApiKey
 from relatorios.protocol import (
     DEFAULT_TIME_ZONE,
     MAX_URL,
@@ -151,6 +153,7 @@ class ScheduleView(BaseModel):
     ultima_ocorrencia: str = Field(description="a ocorrência mais recente já tratada (UTC)")
     ultima_tarefa: str | None = Field(description="a tarefa da última ocorrência disparada")
     ultimo_erro: str | None = Field(description="por que a última ocorrência não virou tarefa")
+    dono: str = Field(description="a chave de API dona do agendamento (e de suas tarefas)")
     proximas_execucoes: list[str] = Field(
         description=f"as próximas {NEXT_RUNS_SHOWN} execuções, no fuso do agendamento"
     )
@@ -182,9 +185,10 @@ def view(schedule: Schedule) -> ScheduleView:
     return ScheduleView.model_validate(schedule.as_dict(dt.datetime.now(dt.UTC)))
 
 
-async def existing(store: ScheduleStore, schedule_id: UUID) -> Schedule:
+async def existing(store: ScheduleStore, key: ApiKey, schedule_id: UUID) -> Schedule:
+    """The schedule, if `key` may see it: another key's is as unknown as a missing one (404)."""
     schedule = await store.get(str(schedule_id))
-    if schedule is None:
+    if schedule is None or (not key.admin and schedule.owner != key.name):
         raise HTTPException(404, detail=f"agendamento não encontrado: {schedule_id}")
     return schedule
 
@@ -200,6 +204,7 @@ async def criar(
     request: Request,
     response: Response,
     store: ScheduleStoreDep,
+    key: KeyDep,
     pedido: NewSchedule,
 ) -> ScheduleView:
     schedule = await checked(
@@ -213,6 +218,7 @@ async def criar(
             active=pedido.ativo,
             missed=pedido.perdidas,
             notify_url=pedido.notificar_url,
+            owner=key.name,
         ),
     )
     if await store.count() >= SCHEDULES_MAX:
@@ -228,8 +234,9 @@ async def criar(
     responses=UNAVAILABLE,
     summary="Lista os agendamentos, mais antigos primeiro",
 )
-async def listar(store: ScheduleStoreDep) -> SchedulePage:
-    schedules = await store.all()
+async def listar(store: ScheduleStoreDep, key: KeyDep) -> SchedulePage:
+    owner = owner_filter(key)
+    schedules = [s for s in await store.all() if owner is None or s.owner == owner]
     return SchedulePage(total=len(schedules), agendamentos=[view(s) for s in schedules])
 
 
@@ -239,8 +246,8 @@ async def listar(store: ScheduleStoreDep) -> SchedulePage:
     responses={**NOT_FOUND, **UNAVAILABLE},
     summary="Um agendamento e suas próximas execuções",
 )
-async def obter(store: ScheduleStoreDep, schedule_id: UUID) -> ScheduleView:
-    return view(await existing(store, schedule_id))
+async def obter(store: ScheduleStoreDep, key: KeyDep, schedule_id: UUID) -> ScheduleView:
+    return view(await existing(store, key, schedule_id))
 
 
 @router.patch(
@@ -250,9 +257,13 @@ async def obter(store: ScheduleStoreDep, schedule_id: UUID) -> ScheduleView:
     summary="Muda um agendamento (ex.: pausa com ativo=false)",
 )
 async def mudar(
-    request: Request, store: ScheduleStoreDep, schedule_id: UUID, mudanca: ScheduleChange
+    request: Request,
+    store: ScheduleStoreDep,
+    key: KeyDep,
+    schedule_id: UUID,
+    mudanca: ScheduleChange,
 ) -> ScheduleView:
-    old = await existing(store, schedule_id)
+    old = await existing(store, key, schedule_id)
     given = mudanca.model_fields_set
     new = Schedule(
         id=old.id,
@@ -267,6 +278,7 @@ async def mudar(
         last=old.last,
         last_task=old.last_task,
         last_error=old.last_error,
+        owner=old.owner,
     )
     new = await checked(request, new)
     return view(await store.update(old, new, dt.datetime.now(dt.UTC)))
@@ -278,7 +290,8 @@ async def mudar(
     responses={**NOT_FOUND, **UNAVAILABLE},
     summary="Apaga um agendamento (as tarefas já criadas ficam)",
 )
-async def apagar(store: ScheduleStoreDep, schedule_id: UUID) -> Response:
+async def apagar(store: ScheduleStoreDep, key: KeyDep, schedule_id: UUID) -> Response:
+    await existing(store, key, schedule_id)
     if not await store.delete(str(schedule_id)):
         raise HTTPException(404, detail=f"agendamento não encontrado: {schedule_id}")
     return Response(status_code=204)
