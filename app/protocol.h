@@ -39,6 +39,23 @@
 #define PROTO_DEFAULT_SHUTDOWN_DEADLINE_S 20
 #define PROTO_DEFAULT_RETENTION_DAYS 7
 #define PROTO_RECORD_GRACE_S 86400
+#define PROTO_DEFAULT_TIME_ZONE "America/Sao_Paulo"
+#define PROTO_DEFAULT_SCHEDULE_GRACE_S 300
+#define PROTO_DEFAULT_SCHEDULER_TICK_S 1
+#define PROTO_DEFAULT_SCHEDULER_LEASE_S 10
+#define PROTO_OCCURRENCE_KEPT_S 604800
+#define PROTO_SCHEDULES_MAX 1000
+#define PROTO_NEXT_RUNS_SHOWN 5
+#define PROTO_DEFAULT_WEBHOOK_ATTEMPTS 5
+#define PROTO_DEFAULT_WEBHOOK_BACKOFF_S 2
+#define PROTO_WEBHOOK_BACKOFF_MAX_S 300
+#define PROTO_DEFAULT_WEBHOOK_TIMEOUT_S 5
+#define PROTO_DEFAULT_NOTIFIER_TICK_S 1
+#define PROTO_NOTIFY_CLAIM_S 60
+#define PROTO_MAX_URL 2048
+#define PROTO_WEBHOOK_SIGNATURE_HEADER "X-Relatorios-Assinatura"
+#define PROTO_WEBHOOK_EVENT_HEADER "X-Relatorios-Evento"
+#define PROTO_WEBHOOK_EVENT "tarefa.finalizada"
 #define PROTO_TASK_ID_PATTERN "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 #define PROTO_REPORT_TYPE_PATTERN "[A-Z][A-Z0-9_]{0,63}"
 #define PROTO_PARAM_NAME_PATTERN "[a-z][a-z0-9_]{0,63}"
@@ -75,6 +92,15 @@
 #define KEY_SWEEP_LOCK_FMT "%s:limpeza"
 #define KEY_STATS_FMT "%s:estatisticas"
 #define KEY_WORKER_FMT "%s:trabalhador:%s"
+#define KEY_SCHEDULE_FMT "%s:agendamento:%s"
+#define KEY_SCHEDULES_FMT "%s:agendamentos"
+#define KEY_SCHEDULER_LEASE_FMT "%s:agendador"
+#define KEY_OCCURRENCE_FMT "%s:disparo:%s"
+#define KEY_NOTIFY_FMT "%s:notificacoes"
+#define KEY_NOTIFY_ATTEMPTS_FMT "%s:notificacoes_tentativas"
+#define KEY_NOTIFY_CLAIM_FMT "%s:notificando:%s"
+#define KEY_NOTIFY_DEAD_FMT "%s:notificacoes_mortas"
+#define KEY_WEBHOOK_SECRET_FMT "%s:segredo_webhook"
 #define KEY_WORKERS_FMT "%s:trabalhadores"
 #define KEY_API_KEY_FMT "%s:chave:%s"
 #define KEY_API_KEY_NAMES_FMT "%s:chaves"
@@ -134,6 +160,10 @@
 #define F_NEXT_ATTEMPT "proxima_tentativa_em"
 #define F_CANCELLED "cancelado_em"
 #define F_EXPIRED "expirado_em"
+#define F_SCHEDULE "agendamento"
+#define F_SCHEDULED_FOR "agendado_para"
+#define F_NOTIFY_URL "notificar_url"
+#define F_NOTIFIED "notificado_em"
 #define F_OWNER "dono"
 
 /* Counters of the statistics hash. */

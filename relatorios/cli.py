@@ -7,7 +7,15 @@ import os
 import sys
 from pathlib import Path
 
-from relatorios.protocol import COMPRESSIONS, DEFAULT_COMPRESSION, DEFAULT_FORMAT, FORMATS, Status
+from relatorios.protocol import (
+    COMPRESSIONS,
+    DEFAULT_COMPRESSION,
+    DEFAULT_FORMAT,
+    DEFAULT_TIME_ZONE,
+    FORMATS,
+    MissedPolicy,
+    Status,
+)
 
 EXIT_ERROR = 1  # the API refused or failed, or the task failed
 EXIT_USAGE = 2  # as argparse: the command asked for something that cannot exist
@@ -25,6 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--workers", type=int, default=int(os.environ.get("WORKERS", "1")))
     up.add_argument("--worker", choices=("c", "python"), default=os.environ.get("WORKER", "c"))
     sub.add_parser("api", help="só a API (uvicorn, HOST/PORT)")
+    sub.add_parser("agendador", help="só o agendador (dispara os agendamentos)")
+    sub.add_parser("notificador", help="só o notificador (avisos de tarefas terminadas)")
     worker = sub.add_parser("worker", help="um worker")
     kind = worker.add_mutually_exclusive_group()
     kind.add_argument("--c", dest="kind", action="store_const", const="c", help="o worker C")
@@ -74,6 +84,7 @@ def add_report_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     gerar.add_argument(
         "--esperar", action="store_true", help="mostra o progresso e imprime o caminho do arquivo"
     )
+    gerar.add_argument("--notificar", metavar="URL", help="avisada (POST) quando a tarefa terminar")
     status = sub.add_parser("status", help="status de uma tarefa")
     status.add_argument("id", metavar="ID")
     status.add_argument("--json", action="store_true", help="a resposta da API, em JSON")
@@ -88,6 +99,41 @@ def add_report_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
     baixar.add_argument("-o", "--saida", type=Path, metavar="ARQUIVO", help="onde gravar")
     cancelar = sub.add_parser("cancelar", help="cancela uma tarefa na fila ou em andamento")
     cancelar.add_argument("id", metavar="ID")
+    add_schedule_commands(sub)
+
+
+def add_schedule_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    agendar = sub.add_parser(
+        "agendar",
+        help="agenda um relatório (cron); datas podem ser relativas: hoje, ontem, hoje-7d…",
+    )
+    agendar.add_argument("tipo", metavar="TIPO", help="ex.: PAGAMENTOS_PENDENTES")
+    agendar.add_argument(
+        "--cron", required=True, help='cinco campos, ex.: "0 7 * * 1-5" (7h, dias úteis)'
+    )
+    agendar.add_argument(
+        "--param", "-p", action="append", default=[], metavar="CHAVE=VALOR", help="um parâmetro"
+    )
+    agendar.add_argument("--fuso", default=DEFAULT_TIME_ZONE, help="fuso IANA (padrão %(default)s)")
+    agendar.add_argument(
+        "--perdidas",
+        choices=[p.value for p in MissedPolicy],
+        default=MissedPolicy.RUN_ONE.value,
+        help="ocorrências perdidas com o agendador parado (padrão %(default)s)",
+    )
+    agendar.add_argument("--notificar", metavar="URL", help="avisada quando cada tarefa terminar")
+    agendar.add_argument("--pausado", action="store_true", help="cria o agendamento pausado")
+    agendamentos = sub.add_parser(
+        "agendamentos", help="lista os agendamentos; pausar, retomar ou apagar um"
+    )
+    agendamentos.add_argument("--json", action="store_true", help="a resposta da API, em JSON")
+    acoes = agendamentos.add_subparsers(dest="acao", metavar="AÇÃO")
+    for acao, ajuda in (
+        ("pausar", "pausa um agendamento"),
+        ("retomar", "retoma um agendamento (a partir de agora)"),
+        ("apagar", "apaga um agendamento (as tarefas já criadas ficam)"),
+    ):
+        acoes.add_parser(acao, help=ajuda).add_argument("id", metavar="ID")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -116,6 +162,14 @@ def main(argv: list[str] | None = None) -> int:
             workers=settings.api_workers,
         )
         return 0
+    if args.comando == "agendador":
+        from relatorios.scheduler import main as scheduler_main
+
+        return scheduler_main()
+    if args.comando == "notificador":
+        from relatorios.notifier import main as notifier_main
+
+        return notifier_main()
     if args.comando == "worker":
         return run_worker(args.kind or "python")
     if args.comando == "chaves":
@@ -134,7 +188,9 @@ def run_report_command(args: argparse.Namespace) -> int:
         with ApiClient() as client:
             if args.comando == "gerar":
                 output = (args.formato, args.compressao)
-                return commands.gerar(client, args.tipo, args.param, args.esperar, output)
+                return commands.gerar(
+                    client, args.tipo, args.param, args.esperar, output, args.notificar
+                )
             if args.comando == "status":
                 return commands.status(client, args.id, args.json)
             if args.comando == "listar":
@@ -145,6 +201,12 @@ def run_report_command(args: argparse.Namespace) -> int:
                 return commands.baixar(client, args.id, args.saida)
             if args.comando == "cancelar":
                 return commands.cancelar(client, args.id)
+            if args.comando == "agendar":
+                return commands.agendar(client, args)
+            if args.comando == "agendamentos":
+                return commands.agendamentos(
+                    client, args.acao, getattr(args, "id", None), args.json
+                )
     except UsageError as exc:
         commands.err.print(f"Erro: {exc}", markup=False)
         return EXIT_USAGE

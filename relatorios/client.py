@@ -41,6 +41,15 @@ def check_task_id(task_id: str) -> str:
     return normalized
 
 
+def check_schedule_id(schedule_id: str) -> str:
+    normalized = schedule_id.strip().lower()
+    if not TASK_ID_RE.match(normalized):  # schedule ids are UUIDs too
+        raise UsageError(
+            f"ID de agendamento inválido: {schedule_id!r} (veja `relatorios agendamentos`)"
+        )
+    return normalized
+
+
 def api_key() -> str:
     return os.environ.get("RELATORIOS_CHAVE", "").strip()
 
@@ -91,10 +100,33 @@ class ApiClient:
         report_type: str,
         params: dict[str, Any],
         output: tuple[str, str] = (DEFAULT_FORMAT, DEFAULT_COMPRESSION),
+        notify_url: str | None = None,
     ) -> dict[str, Any]:
         formato, compressao = output
-        body = {M.TYPE: report_type, M.PARAMS: params, M.FORMAT: formato, M.COMPRESSION: compressao}
+        body: dict[str, Any] = {
+            M.TYPE: report_type,
+            M.PARAMS: params,
+            M.FORMAT: formato,
+            M.COMPRESSION: compressao,
+        }
+        if notify_url:
+            body[F.NOTIFY_URL] = notify_url
         return dict(self.json("POST", "/gerar-relatorio", json=body))
+
+    def schedule(self, body: dict[str, Any]) -> dict[str, Any]:
+        return dict(self.json("POST", "/agendamentos", json=body))
+
+    def schedules(self) -> dict[str, Any]:
+        return dict(self.json("GET", "/agendamentos"))
+
+    def change_schedule(self, schedule_id: str, change: dict[str, Any]) -> dict[str, Any]:
+        path = f"/agendamentos/{check_schedule_id(schedule_id)}"
+        return dict(self.json("PATCH", path, json=change))
+
+    def delete_schedule(self, schedule_id: str) -> None:
+        response = self.request("DELETE", f"/agendamentos/{check_schedule_id(schedule_id)}")
+        if not response.is_success:
+            raise error_for(response)
 
     def status(self, task_id: str) -> dict[str, Any]:
         return dict(self.json("GET", f"/relatorios/{check_task_id(task_id)}"))

@@ -1,5 +1,5 @@
-"""The `relatorios` subcommands that talk to the API (gerar, status, listar, baixar, cancelar),
-and `chaves`, which manages API keys in Redis directly.
+"""The `relatorios` subcommands that talk to the API (gerar, status, listar, baixar, cancelar,
+agendar, agendamentos), and `chaves`, which manages API keys in Redis directly.
 
 Human output goes to stdout (tables via Rich), progress bars to stderr, so
 `path=$(relatorios gerar TIPO --esperar)` captures just the file path.
@@ -7,6 +7,8 @@ Human output goes to stdout (tables via Rich), progress bars to stderr, so
 
 from __future__ import annotations
 
+import argparse
+import datetime as dt
 import json
 import os
 import sys
@@ -33,6 +35,7 @@ from relatorios.protocol import (
     STATUS_LABELS,
     TASK_FIELDS,
     F,
+    Sched,
     Status,
 )
 
@@ -102,9 +105,10 @@ def gerar(
     pairs: list[str],
     wait: bool,
     output: tuple[str, str] = (DEFAULT_FORMAT, DEFAULT_COMPRESSION),
+    notify: str | None = None,
 ) -> int:
     report = find_report(client, report_type)
-    accepted = client.submit(report["tipo"], parse_params(pairs, report), output)
+    accepted = client.submit(report["tipo"], parse_params(pairs, report), output, notify)
     task_id = accepted["task_id"]
     if not wait:
         print(task_id)
@@ -225,6 +229,69 @@ def listar_tipos(client: ApiClient) -> int:
             line = f"  --param {param['nome']}=…  ({param['tipo']}, {need}) {param['rotulo']}"
             out.print(line, markup=False)
         out.print()
+    return 0
+
+
+def agendar(client: ApiClient, args: argparse.Namespace) -> int:
+    report = find_report(client, args.tipo)
+    body: dict[str, Any] = {
+        Sched.TYPE: report["tipo"],
+        Sched.PARAMS: parse_params(args.param, report),
+        Sched.CRON: args.cron,
+        Sched.TIME_ZONE: args.fuso,
+        Sched.MISSED: args.perdidas,
+        Sched.ACTIVE: not args.pausado,
+    }
+    if args.notificar:
+        body[Sched.NOTIFY_URL] = args.notificar
+    schedule = client.schedule(body)
+    print(schedule["id"])
+    runs = ", ".join(_when(run) for run in schedule["proximas_execucoes"][:3]) or "pausado"
+    err.print(f"Agendado: {report['titulo']} ({schedule['cron']}). Próximas: {runs}")
+    return 0
+
+
+def _when(iso_time: str) -> str:
+    """An ISO time with its offset, as `2026-12-04 07:00 (-03:00)`."""
+    moment = dt.datetime.fromisoformat(iso_time)
+    return f"{moment:%Y-%m-%d %H:%M} ({moment.isoformat()[-6:]})"
+
+
+def agendamentos(
+    client: ApiClient, action: str | None, schedule_id: str | None, as_json: bool
+) -> int:
+    if action in ("pausar", "retomar") and schedule_id:
+        changed = client.change_schedule(schedule_id, {Sched.ACTIVE: action == "retomar"})
+        state = "ativo" if changed[Sched.ACTIVE] else "pausado"
+        out.print(f"Agendamento {changed['id']}: {state}")
+        return 0
+    if action == "apagar" and schedule_id:
+        client.delete_schedule(schedule_id)
+        out.print(f"Agendamento {schedule_id}: apagado")
+        return 0
+    page = client.schedules()
+    if as_json:
+        out.print_json(data=page)
+        return 0
+    if not page["agendamentos"]:
+        out.print("Nenhum agendamento.")
+        return 0
+    table = Table(title=f"{page['total']} agendamentos")
+    table.add_column("ID", no_wrap=True, min_width=36)
+    for name in ("tipo", "cron", "fuso", "estado", "próxima execução", "última tarefa"):
+        table.add_column(name, overflow="fold")
+    for schedule in page["agendamentos"]:
+        runs = schedule["proximas_execucoes"]
+        table.add_row(
+            schedule["id"],
+            schedule[Sched.TYPE],
+            schedule[Sched.CRON],
+            schedule[Sched.TIME_ZONE],
+            "ativo" if schedule[Sched.ACTIVE] else "pausado",
+            _when(runs[0]) if runs else "",
+            schedule.get(Sched.LAST_ERROR) or schedule.get(Sched.LAST_TASK) or "",
+        )
+    out.print(table)
     return 0
 
 

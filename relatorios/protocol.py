@@ -77,6 +77,29 @@ DEFAULT_RETENTION_DAYS = 7
 # A finished task's record outlives its retention by this much (its file is gone by then).
 RECORD_GRACE_S = 86_400
 
+# ---- schedules and webhooks (docs/protocol.md, "Schedules", "Webhooks") -------------------------
+DEFAULT_TIME_ZONE = "America/Sao_Paulo"
+# An occurrence later than this (seconds of schedule time) is "missed": the schedule's policy
+# `perdidas` decides whether one of them runs. A scheduler taking over a lease is well within it.
+DEFAULT_SCHEDULE_GRACE_S = 300
+DEFAULT_SCHEDULER_TICK_S = 1.0
+DEFAULT_SCHEDULER_LEASE_S = 10.0
+# An occurrence's key outlives the occurrence by this much (a restart never fires it again).
+OCCURRENCE_KEPT_S = 7 * 86_400
+SCHEDULES_MAX = 1000
+NEXT_RUNS_SHOWN = 5
+DEFAULT_WEBHOOK_ATTEMPTS = 5
+DEFAULT_WEBHOOK_BACKOFF_S = 2.0
+WEBHOOK_BACKOFF_MAX_S = 300
+DEFAULT_WEBHOOK_TIMEOUT_S = 5.0
+DEFAULT_NOTIFIER_TICK_S = 1.0
+# How long one notifier owns a delivery before another may take it over.
+NOTIFY_CLAIM_S = 60
+MAX_URL = 2048
+WEBHOOK_SIGNATURE_HEADER = "X-Relatorios-Assinatura"
+WEBHOOK_EVENT_HEADER = "X-Relatorios-Evento"
+WEBHOOK_EVENT = "tarefa.finalizada"
+
 # ---- patterns ----------------------------------------------------------------------------------
 # POSIX extended regular expressions that also mean the same in Python: the C worker compiles
 # them with regcomp(3). Each one must match a whole string.
@@ -163,6 +186,21 @@ KEY_IDEMPOTENCY = "{queue}:idempotencia:{id}"
 KEY_SWEEP_LOCK = "{queue}:limpeza"
 KEY_STATS = "{queue}:estatisticas"
 KEY_WORKER = "{queue}:trabalhador:{id}"
+# Schedules (docs/protocol.md, "Schedules"): one hash per schedule, an index of ids, the lease
+# of the scheduler process that fires them, and one key per fired occurrence
+# (`<schedule id>:<occurrence epoch seconds>`), set with NX in the transaction that queues it.
+KEY_SCHEDULE = "{queue}:agendamento:{id}"
+KEY_SCHEDULES = "{queue}:agendamentos"
+KEY_SCHEDULER_LEASE = "{queue}:agendador"
+KEY_OCCURRENCE = "{queue}:disparo:{id}"
+# Webhooks (docs/protocol.md, "Webhooks"): tasks that asked for a notification and are not
+# notified yet (sorted set scored by when to look next, epoch ms), their delivery attempts,
+# one notifier's claim on a task, the dead letters of deliveries, the deployment's secret.
+KEY_NOTIFY = "{queue}:notificacoes"
+KEY_NOTIFY_ATTEMPTS = "{queue}:notificacoes_tentativas"
+KEY_NOTIFY_CLAIM = "{queue}:notificando:{id}"
+KEY_NOTIFY_DEAD = "{queue}:notificacoes_mortas"
+KEY_WEBHOOK_SECRET = "{queue}:segredo_webhook"
 # Every worker id scored by its last heartbeat (epoch milliseconds), written with the heartbeat:
 # readers find the live workers here instead of scanning the keyspace.
 KEY_WORKERS = "{queue}:trabalhadores"
@@ -309,6 +347,12 @@ class F:
     NEXT_ATTEMPT = "proxima_tentativa_em"
     CANCELLED = "cancelado_em"
     EXPIRED = "expirado_em"
+    # Written by the API and the scheduler when the task is queued; workers leave them alone.
+    SCHEDULE = "agendamento"
+    SCHEDULED_FOR = "agendado_para"
+    NOTIFY_URL = "notificar_url"
+    # Written by the notifier (docs/protocol.md, "Webhooks").
+    NOTIFIED = "notificado_em"
     OWNER = "dono"  # the name of the API key that ordered the task
 
 
@@ -345,8 +389,54 @@ TASK_FIELDS: tuple[TaskField, ...] = (
     TaskField(F.ERROR, str, "por que falhou, em português"),
     TaskField(F.ERROR_CODE, str, "código estável do erro: " + ", ".join(ErrorCode)),
     TaskField(F.WORKER, str, "o worker que executou a última tentativa"),
+    TaskField(F.SCHEDULE, str, "o agendamento que criou a tarefa"),
+    TaskField(F.SCHEDULED_FOR, str, "a ocorrência do agendamento (UTC, ISO 8601)"),
+    TaskField(F.NOTIFY_URL, str, "endereço avisado (POST) quando a tarefa terminar"),
+    TaskField(F.NOTIFIED, str, "quando o aviso foi entregue"),
     TaskField(F.OWNER, str, "o nome da chave de API que pediu o relatório"),
 )
+
+
+class Sched:
+    """Field names of the schedule hash `<queue>:agendamento:<id>`."""
+
+    TYPE = "tipo_relatorio"
+    PARAMS = "parametros"  # JSON object; values may be relative dates (docs/operations.md)
+    CRON = "cron"
+    TIME_ZONE = "fuso_horario"
+    ACTIVE = "ativo"  # "1" or "0"
+    MISSED = "perdidas"  # MissedPolicy
+    NOTIFY_URL = "notificar_url"
+    CREATED = "criado_em"
+    # The last occurrence dealt with (fired or skipped), UTC ISO 8601; occurrences after it are
+    # due. Set to the time of creation or of re-activation so that none before is ever fired.
+    LAST = "ultima_ocorrencia"
+    LAST_TASK = "ultima_tarefa"
+    LAST_ERROR = "ultimo_erro"
+    OWNER = "dono"  # the API key that made it: its tasks are that key's
+
+
+class MissedPolicy(StrEnum):
+    """What a schedule does with occurrences missed while no scheduler ran (`perdidas`)."""
+
+    RUN_ONE = "executar_uma"
+    SKIP = "ignorar"
+
+
+class Notice:
+    """Members of a webhook's JSON body and of a dead delivery (`<queue>:notificacoes_mortas`)."""
+
+    TASK_ID = "task_id"
+    STATUS = "status"
+    TYPE = "tipo_relatorio"
+    FILE = "arquivo"
+    ROWS = "linhas"
+    BYTES = "bytes"
+    DOWNLOAD_URL = "download_url"
+    URL = "url"
+    REASON = "motivo"
+    ATTEMPTS = "tentativas"
+    AT = "em"
 
 
 class Role(StrEnum):
@@ -427,6 +517,40 @@ class Keys:
 
     def worker(self, worker_id: str) -> str:
         return self._key(KEY_WORKER, worker_id)
+
+    def schedule(self, schedule_id: str) -> str:
+        return self._key(KEY_SCHEDULE, schedule_id)
+
+    @property
+    def schedules(self) -> str:
+        """Sorted set of schedule ids, scored by creation time in epoch milliseconds."""
+        return self._key(KEY_SCHEDULES)
+
+    @property
+    def scheduler_lease(self) -> str:
+        return self._key(KEY_SCHEDULER_LEASE)
+
+    def occurrence(self, schedule_id: str, epoch_s: int) -> str:
+        return self._key(KEY_OCCURRENCE, f"{schedule_id}:{epoch_s}")
+
+    @property
+    def notify(self) -> str:
+        return self._key(KEY_NOTIFY)
+
+    @property
+    def notify_attempts(self) -> str:
+        return self._key(KEY_NOTIFY_ATTEMPTS)
+
+    def notify_claim(self, task_id: str) -> str:
+        return self._key(KEY_NOTIFY_CLAIM, task_id)
+
+    @property
+    def notify_dead(self) -> str:
+        return self._key(KEY_NOTIFY_DEAD)
+
+    @property
+    def webhook_secret(self) -> str:
+        return self._key(KEY_WEBHOOK_SECRET)
 
     @property
     def workers(self) -> str:

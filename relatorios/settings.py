@@ -11,8 +11,15 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from relatorios.protocol import (
+    DEFAULT_NOTIFIER_TICK_S,
     DEFAULT_QUEUE,
+    DEFAULT_SCHEDULE_GRACE_S,
+    DEFAULT_SCHEDULER_LEASE_S,
+    DEFAULT_SCHEDULER_TICK_S,
     DEFAULT_STATEMENT_TIMEOUT_S,
+    DEFAULT_WEBHOOK_ATTEMPTS,
+    DEFAULT_WEBHOOK_BACKOFF_S,
+    DEFAULT_WEBHOOK_TIMEOUT_S,
     MAX_STATEMENT_TIMEOUT_S,
     PROGRESS_EVERY_ROWS,
     SOURCE_POSTGRESQL,
@@ -62,6 +69,38 @@ class Settings(BaseSettings):
     shutdown_deadline_s: float = Field(20.0, ge=0, le=3600, validation_alias="SHUTDOWN_DEADLINE_S")
     max_queue: int = Field(10_000, ge=1, validation_alias="MAX_FILA")
     retention_days: float = Field(7.0, gt=0, le=3650, validation_alias="RETENCAO_DIAS")
+    # Webhooks (docs/operations.md, "Webhooks").
+    public_url: str = Field(
+        "", validation_alias="URL_PUBLICA", description="base of download_url; empty: HOST:PORT"
+    )
+    webhook_allowed_hosts: str = Field("", validation_alias="WEBHOOK_HOSTS_PERMITIDOS")
+    # The HMAC secret; empty: one is made once and kept in Redis (`relatorios segredo-webhook`).
+    webhook_secret: str = Field("", validation_alias="WEBHOOK_SEGREDO", repr=False)
+    webhook_attempts: int = Field(
+        DEFAULT_WEBHOOK_ATTEMPTS, ge=1, le=100, validation_alias="WEBHOOK_TENTATIVAS"
+    )
+    webhook_backoff_s: float = Field(
+        DEFAULT_WEBHOOK_BACKOFF_S, ge=0, le=3600, validation_alias="WEBHOOK_ESPERA_S"
+    )
+    webhook_timeout_s: float = Field(
+        DEFAULT_WEBHOOK_TIMEOUT_S, gt=0, le=60, validation_alias="WEBHOOK_TIMEOUT_S"
+    )
+    notifier_tick_s: float = Field(
+        DEFAULT_NOTIFIER_TICK_S, gt=0, le=60, validation_alias="NOTIFICADOR_INTERVALO_S"
+    )
+    # Schedules (docs/operations.md, "Schedules").
+    scheduler_tick_s: float = Field(
+        DEFAULT_SCHEDULER_TICK_S, gt=0, le=60, validation_alias="AGENDADOR_INTERVALO_S"
+    )
+    scheduler_lease_s: float = Field(
+        DEFAULT_SCHEDULER_LEASE_S, gt=0, le=600, validation_alias="AGENDADOR_LEASE_S"
+    )
+    schedule_grace_s: float = Field(
+        DEFAULT_SCHEDULE_GRACE_S, gt=0, le=86_400, validation_alias="AGENDADOR_TOLERANCIA_S"
+    )
+    # Tests only: "<schedule epoch>,<real epoch>,<factor>" makes the scheduler's clock read
+    # schedule epoch + (now - real epoch) * factor (a minute per second with factor 60).
+    scheduler_test_clock: str = Field("", validation_alias="AGENDADOR_RELOGIO_TESTE")
     # Security (docs/security.md).
     allowed_hosts: Annotated[list[str], NoDecode] = Field(
         ["localhost", "127.0.0.1"], description="Host headers the API answers (comma-separated)"
@@ -103,6 +142,11 @@ class Settings(BaseSettings):
     def source(self) -> str:
         """The database reports are read from: PostgreSQL when DATABASE_URL is set, else SQLite."""
         return SOURCE_POSTGRESQL if self.database_url else SOURCE_SQLITE
+
+    @property
+    def base_url(self) -> str:
+        """Where users reach the API (download links in webhooks)."""
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
 
 @lru_cache

@@ -1,8 +1,9 @@
 """`relatorios up` (what `make run` calls): the whole system in one terminal.
 
 Starts a private Redis when REDIS_URL is unset, generates the database when it is missing, runs
-the API and N workers, restarts a worker that dies (as Docker's restart policy would), and on
-Ctrl-C or SIGTERM stops everything, workers first so they can finish their current task.
+the API, N workers, the scheduler and the notifier, restarts any of them that dies (as Docker's
+restart policy would), and on Ctrl-C or SIGTERM stops everything, workers first so they can
+finish their current task.
 """
 
 from __future__ import annotations
@@ -82,6 +83,11 @@ class Supervisor:
         self.api = Child("api", api)
         command = worker_command(pick_worker_kind(kind))
         self.workers = [Child(f"worker-{i + 1}", command) for i in range(workers)]
+        # Schedules and webhooks (docs/operations.md): one process each, restarted like workers.
+        self.services = [
+            Child("agendador", [sys.executable, "-m", "relatorios.scheduler"]),
+            Child("notificador", [sys.executable, "-m", "relatorios.notifier"]),
+        ]
         self.redis: subprocess.Popen[bytes] | None = None
 
     def stop(self, _signum: int, _frame: FrameType | None) -> None:
@@ -106,7 +112,7 @@ class Supervisor:
         else:
             ensure_database(self.settings.db_path)
         self.settings.export_dir.mkdir(parents=True, exist_ok=True)
-        for child in [*self.workers, self.api]:
+        for child in [*self.workers, *self.services, self.api]:
             child.start(self.env)
         host = "localhost" if self.settings.host in ("127.0.0.1", "0.0.0.0") else self.settings.host
         base = f"http://{host}:{self.settings.port}"
@@ -126,7 +132,7 @@ class Supervisor:
     def watch(self) -> None:
         while not self.stopping:
             time.sleep(0.5)
-            for child in [*self.workers, self.api]:
+            for child in [*self.workers, *self.services, self.api]:
                 if child.proc is not None and child.proc.poll() is not None and not self.stopping:
                     print(f"{child.name} saiu (código {child.proc.returncode}); reiniciando...")
                     time.sleep(RESTART_DELAY_S)
@@ -134,10 +140,10 @@ class Supervisor:
 
     def shutdown(self) -> None:
         print("\nParando: workers terminam a tarefa atual...")
-        for child in [*self.workers, self.api]:
+        for child in [*self.workers, *self.services, self.api]:
             if child.proc and child.proc.poll() is None:
                 child.proc.send_signal(signal.SIGTERM)
-        for child in [*self.workers, self.api]:
+        for child in [*self.workers, *self.services, self.api]:
             if child.proc:
                 try:
                     child.proc.wait(60)

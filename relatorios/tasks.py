@@ -38,6 +38,7 @@ from relatorios.protocol import (
     FILE_NAME_RE,
     FINAL_STATES,
     HEARTBEAT_TTL_S,
+    OCCURRENCE_KEPT_S,
     TASK_FIELDS,
     ErrorCode,
     F,
@@ -46,10 +47,12 @@ from relatorios.protocol import (
     Message,
     ParamValue,
     Role,
+    Sched,
     Stat,
     Status,
     TaskField,
     file_name,
+    iso,
     new_task_id,
     now_iso,
 )
@@ -66,12 +69,19 @@ SCAN_CAP = 10_000
 # finish), so its cost does not grow with a generous quota; the rest are looked at later.
 PRUNE_OLDEST = 100
 # Verdicts of ENQUEUE.
-ACCEPTED, FULL, TOO_MANY_ACTIVE, TOO_MANY_BYTES = 0, 1, 2, 3
+ACCEPTED, FULL, TOO_MANY_ACTIVE, TOO_MANY_BYTES, ALREADY_FIRED = 0, 1, 2, 3, 4
 _ACTIVE = ", ".join(f"'{s.value}'" for s in ACTIVE_STATES)
 # KEYS: queue, task, tasks, by_owner, by_type, owner's active set, owner's bytes today, the task
-# key prefix (the active set's tasks are read by id), and the index of the queued status.
-# ARGV: message, score (ms), max queue, max active, max bytes/day, today, task id, field pairs.
+# key prefix (the active set's tasks are read by id), the index of the queued status, the
+# notifier's set, a schedule occurrence's key and its schedule (docs/protocol.md).
+# ARGV: message, score (ms), max queue, max active, max bytes/day, today, task id, the
+# occurrence key's lifetime ('' when not a schedule's), the occurrence (ISO), '1' to be
+# notified, field pairs.
 ENQUEUE = f"""
+if ARGV[8] ~= '' and (redis.call('EXISTS', KEYS[11]) == 1
+    or redis.call('EXISTS', KEYS[12]) == 0) then
+  return {{{ALREADY_FIRED}, 0}}
+end
 local depth = redis.call('LLEN', KEYS[1])
 if depth >= tonumber(ARGV[3]) then return {{{FULL}, depth}} end
 local active_states = {{}}
@@ -90,7 +100,13 @@ local active = redis.call('ZCARD', KEYS[6])
 if active >= tonumber(ARGV[4]) then return {{{TOO_MANY_ACTIVE}, active}} end
 local used = tonumber(redis.call('GET', KEYS[7]) or '0')
 if used >= tonumber(ARGV[5]) then return {{{TOO_MANY_BYTES}, used}} end
-redis.call('HSET', KEYS[2], unpack(ARGV, 8))
+redis.call('HSET', KEYS[2], unpack(ARGV, 11))
+if ARGV[10] == '1' then redis.call('ZADD', KEYS[10], ARGV[2], ARGV[7]) end
+if ARGV[8] ~= '' then
+  redis.call('SET', KEYS[11], ARGV[7], 'NX', 'EX', ARGV[8])
+  redis.call('HSET', KEYS[12], '{Sched.LAST}', ARGV[9], '{Sched.LAST_TASK}', ARGV[7])
+  redis.call('HDEL', KEYS[12], '{Sched.LAST_ERROR}')
+end
 redis.call('ZADD', KEYS[3], ARGV[2], ARGV[7])
 redis.call('ZADD', KEYS[4], ARGV[2], ARGV[7])
 redis.call('ZADD', KEYS[5], ARGV[2], ARGV[7])
@@ -173,6 +189,23 @@ class IdempotencyConflict(Exception):
     """An Idempotency-Key was reused with a different request."""
 
 
+class AlreadyFired(Exception):
+    """A schedule's occurrence was queued before (by this or another scheduler process), or
+    the schedule changed or went away meanwhile; nothing was queued."""
+
+
+@dataclass(frozen=True)
+class Occurrence:
+    """The schedule occurrence a task is queued for: queued at most once, ever."""
+
+    schedule_id: str
+    at: datetime  # aware
+
+    @property
+    def epoch_s(self) -> int:
+        return int(self.at.timestamp())
+
+
 class NotCancellable(Exception):
     def __init__(self, status: str) -> None:
         super().__init__(f"tarefa já finalizada (status: {status})")
@@ -221,6 +254,12 @@ def _json_object(text: str | None) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+@dataclass(frozen=True)
+class _Extra:
+    notify_url: str | None = None
+    occurrence: Occurrence | None = None
+
+
 def _sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
@@ -256,10 +295,18 @@ class TaskStore:
         limits: Limits,
         idempotency_key: str | None = None,
         output: tuple[str, str] = (DEFAULT_FORMAT, DEFAULT_COMPRESSION),
+        *,
+        notify_url: str | None = None,
+        occurrence: Occurrence | None = None,
     ) -> tuple[Task, bool]:
         """Queue a task; returns it and whether it is new (False: an Idempotency-Key replay).
-        `output` is the file's (formato, compressao)."""
+
+        `output`: the file's (formato, compressao).
+        `notify_url`: a checked webhook URL (webhooks.check_url), called when the task ends.
+        `occurrence`: the schedule occurrence this task is for; AlreadyFired when it was queued.
+        """
         task_id = new_task_id()
+        extra = _Extra(notify_url, occurrence)
         with redis_errors():
             if idempotency_key is not None:
                 scope = f"{limits.owner}\n{idempotency_key}"  # one key's keys are its own
@@ -270,7 +317,7 @@ class TaskStore:
                 if replay is not None:
                     return replay, False
             try:
-                return await self._push(task_id, report_type, params, limits, output), True
+                return await self._push(task_id, report_type, params, limits, output, extra), True
             except BaseException:
                 if idempotency_key is not None:  # the key must not point at a task never queued
                     scope = f"{limits.owner}\n{idempotency_key}"
@@ -301,6 +348,7 @@ class TaskStore:
         params: dict[str, ParamValue],
         limits: Limits,
         output: tuple[str, str],
+        extra: _Extra,
     ) -> Task:
         formato, compressao = output
         file = file_name(report_type, task_id, formato=formato, compressao=compressao)
@@ -317,6 +365,12 @@ class TaskStore:
             F.BYTES: "0",
             F.OWNER: limits.owner,
         }
+        if extra.notify_url:
+            fields[F.NOTIFY_URL] = extra.notify_url
+        fired = extra.occurrence
+        if fired:
+            fields[F.SCHEDULE] = fired.schedule_id
+            fields[F.SCHEDULED_FOR] = iso(fired.at)
         keys = self._keys
         owner = limits.owner
         # One script: the limits are checked and the task recorded, indexed and queued together,
@@ -333,6 +387,11 @@ class TaskStore:
                 keys.bytes_day(owner, _today()),
                 keys.task(""),
                 keys.by_status(Status.QUEUED),
+                # Webhooks and schedules (docs/protocol.md): the notifier's set, the
+                # occurrence's key and the schedule, written with the task or not at all.
+                keys.notify,
+                keys.occurrence(fired.schedule_id, fired.epoch_s) if fired else keys.notify,
+                keys.schedule(fired.schedule_id) if fired else keys.notify,
             ],
             [
                 message.to_json(),
@@ -342,11 +401,16 @@ class TaskStore:
                 limits.max_bytes_day,
                 _today(),
                 task_id,
+                OCCURRENCE_KEPT_S if fired else "",
+                iso(fired.at) if fired else "",
+                "1" if extra.notify_url else "",
                 *[item for pair in fields.items() for item in pair],
             ],
         )
         if verdict == FULL:
             raise QueueFull(int(value), limits.max_queue)
+        if verdict == ALREADY_FIRED:
+            raise AlreadyFired(keys.occurrence(fired.schedule_id, fired.epoch_s) if fired else "")
         if verdict == TOO_MANY_ACTIVE:
             raise QuotaExceeded(
                 f"limite de tarefas ativas desta chave atingido ({limits.max_active}); "
@@ -525,10 +589,14 @@ class TaskStore:
                 )
         return rows
 
-    async def dead_letters(self, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
+    async def dead_letters(
+        self, limit: int, offset: int, notices: bool = False
+    ) -> tuple[list[dict[str, Any]], int]:
+        """Dead letters of the queue, or (`notices`) of webhook deliveries; newest first."""
+        key = self._keys.notify_dead if notices else self._keys.dead
         with redis_errors():
-            total = int(await self._redis.llen(self._keys.dead))
-            raw = await self._redis.lrange(self._keys.dead, offset, offset + limit - 1)
+            total = int(await self._redis.llen(key))
+            raw = await self._redis.lrange(key, offset, offset + limit - 1)
         return [_json_object(str(entry)) for entry in raw], total
 
     # ---- what /health and /metrics read ----
@@ -576,6 +644,22 @@ class TaskStore:
                     rows = await pipe.execute()
                 samples.extend(sample_from(values) for values in rows if values and values[0])
         return samples
+
+    async def schedule_and_notice_counts(self) -> dict[str, int]:
+        """Schedules, whether a scheduler holds the lease, notices pending and dead."""
+        with redis_errors():
+            async with self._redis.pipeline(transaction=False) as pipe:
+                pipe.zcard(self._keys.schedules)
+                pipe.exists(self._keys.scheduler_lease)
+                pipe.zcard(self._keys.notify)
+                pipe.llen(self._keys.notify_dead)
+                schedules, lease, pending, dead = await pipe.execute()
+        return {
+            "agendamentos": int(schedules),
+            "agendador_ativo": int(lease),
+            "notificacoes_pendentes": int(pending),
+            "notificacoes_mortas": int(dead),
+        }
 
     async def counters(self) -> dict[str, int]:
         """The workers' statistics hash (`Stat`), all time."""

@@ -127,7 +127,7 @@ class System:
 
 
 def stage(system: System) -> None:
-    """Real tasks in every state: failed, done, running, queued."""
+    """Real tasks in every state: failed, done, running, queued; and a schedule."""
     # A worker whose database is missing (relative to its own folder): its task fails.
     broken = system.worker(DB_PATH="data/empresa.db")
     failed = system.submit("TRANSACOES_POR_PERIODO", **WHOLE_PERIOD)
@@ -146,6 +146,12 @@ def stage(system: System) -> None:
     ]
     for task_id in done:
         system.wait_status(task_id, "concluido", "falhou")
+    schedule = {
+        "tipo_relatorio": "TRANSACOES_POR_PERIODO",
+        "parametros": {"data_inicio": "inicio_do_mes_passado", "data_fim": "fim_do_mes_passado"},
+        "cron": "30 6 1 * *",
+    }
+    httpx.post(f"{system.url}/agendamentos", json=schedule).raise_for_status()
     running = system.submit("TRANSACOES_POR_PERIODO", **WHOLE_PERIOD)
     system.submit("RESUMO_MENSAL", ano=2025)  # queued behind it: one worker
     wait_for("rows to be written", lambda: system.task(running)["linhas"] > 0)

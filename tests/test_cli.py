@@ -189,6 +189,33 @@ def test_listar_offers_exactly_the_protocols_states(capsys: pytest.CaptureFixtur
     assert all(f"'{status.value}'" in error for status in Status), error
 
 
+def test_agendar_lists_pauses_resumes_and_deletes_a_schedule(
+    worker_env: WorkerEnv, start_api: StartApi
+) -> None:
+    url = start_api(worker_env)
+    made = run(
+        ["agendar", "resumo_mensal", "--cron", "0 6 1 * *", "-p", "ano=ano_passado"],
+        worker_env,
+        url,
+    )
+    assert made.returncode == 0, made.stderr
+    schedule_id = made.stdout.strip()
+    assert "Próximas: " in made.stderr and "06:00 (-03:00)" in made.stderr
+    listed = run(["agendamentos"], worker_env, url)
+    assert listed.returncode == 0 and schedule_id in listed.stdout
+    assert "RESUMO_MENSAL" in listed.stdout and "ativo" in listed.stdout
+    paused = run(["agendamentos", "pausar", schedule_id], worker_env, url)
+    assert paused.stdout.strip() == f"Agendamento {schedule_id}: pausado"
+    resumed = run(["agendamentos", "retomar", schedule_id], worker_env, url)
+    assert resumed.stdout.strip() == f"Agendamento {schedule_id}: ativo"
+    bad = one_line_error(run(["agendar", "RESUMO_MENSAL", "--cron", "0 6 1 *"], worker_env, url))
+    assert "5 campos" in bad
+    assert run(["agendamentos", "apagar", schedule_id], worker_env, url).returncode == 0
+    assert "Nenhum agendamento." in run(["agendamentos"], worker_env, url).stdout
+    gone = one_line_error(run(["agendamentos", "apagar", schedule_id], worker_env, url))
+    assert "não encontrado" in gone
+
+
 def test_chaves_criar_listar_revogar(worker_env: WorkerEnv, start_api: StartApi) -> None:
     """An operator makes a user key, the API takes it, the listing shows it, revoking it is
     immediate; the secret is printed once and never listed."""

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
+import json
 import signal
 import stat
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -18,7 +20,14 @@ import redis
 
 from relatorios import redis_server
 from relatorios.settings import ADMIN_KEY_FILE, REDIS_URL_FILE
-from tests.conftest import PG_READER_PASSWORD, PgDatabase, WorkerEnv, free_port, wait_until
+from tests.conftest import (
+    PG_READER_PASSWORD,
+    PgDatabase,
+    Receiver,
+    WorkerEnv,
+    free_port,
+    wait_until,
+)
 
 SPEC_EXAMPLE_2 = {"tipo_relatorio": "PAGAMENTOS_PENDENTES", "parametros": {}}
 StartUp = Callable[[dict[str, str], Path, int], "Up"]
@@ -194,6 +203,33 @@ def test_up_with_database_url_reads_postgresql_and_generates_no_sqlite_file(
     log = up.log.read_text()
     assert "PostgreSQL" in log and PG_READER_PASSWORD not in log, log
     assert not missing.exists(), "make run generates the SQLite file only when it reads it"
+
+
+def test_up_runs_the_scheduler_and_the_notifier(
+    up_env: dict[str, str], tmp_path: Path, start_up: StartUp, receiver: Receiver
+) -> None:
+    now = time.time()
+    up_env.update(
+        AGENDADOR_RELOGIO_TESTE=f"{now},{now},60",  # a minute per second
+        AGENDADOR_INTERVALO_S="0.1",
+        NOTIFICADOR_INTERVALO_S="0.1",
+        WEBHOOK_HOSTS_PERMITIDOS="127.0.0.1",
+    )
+    up = start_up(up_env, tmp_path / "up.log", 1)
+    schedule = {
+        "tipo_relatorio": "PAGAMENTOS_PENDENTES",
+        "cron": "* * * * *",
+        "notificar_url": receiver.url,
+    }
+    created = up.http.post(f"{up.url}/agendamentos", json=schedule)
+    assert created.status_code == 201, created.text
+    # The scheduler queues a task, the worker runs it, the notifier tells the receiver.
+    wait_until(lambda: receiver.got, 60, "a scheduled task's notice")
+    notice = json.loads(receiver.got[0].body)
+    task = up.http.get(f"{up.url}/relatorios/{notice['task_id']}").json()
+    assert task["agendamento"] == created.json()["id"] and notice["status"] == "concluido"
+    up.http.delete(f"{up.url}/agendamentos/{created.json()['id']}")
+    assert up.interrupt() == 0
 
 
 def test_api_workers_run_that_many_api_processes_behind_one_port(

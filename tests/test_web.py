@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
+import datetime as dt
+import re
 import subprocess
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
+import redis.asyncio as aioredis
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from relatorios.protocol import STATUS_LABELS, Status
+from relatorios.scheduler import Clock, Scheduler, order_check
+from relatorios.settings import Settings
 from tests.conftest import ApiProcess, WorkerEnv
 
 StartWorker = Callable[[str, WorkerEnv], subprocess.Popen[bytes]]
@@ -276,3 +283,92 @@ def test_the_page_asks_for_a_key_and_logs_out(
     page.get_by_role("button", name="Sair").click()
     expect(page.get_by_role("heading", name="Entrar")).to_be_visible()
     assert page.evaluate("sessionStorage.getItem('relatorios.chave')") is None
+
+
+def test_schedule_from_the_same_form_see_next_runs_pause_and_delete(
+    browser: Browser, worker_env: WorkerEnv, start_api: StartApi
+) -> None:
+    api = start_api(worker_env)
+    # A browser far from São Paulo: the schedule's runs still read in its own zone.
+    context = browser.new_context(locale="pt-BR", timezone_id="Asia/Tokyo")
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(f"{api.url}/#chave={api.key}")
+    page.get_by_label("Transações por período").check()
+    page.get_by_label("Repetir automaticamente (agendar)").check()
+    expect(page.get_by_role("button", name="Agendar relatório")).to_be_visible()
+    # Scheduled, a date field takes relative words.
+    page.get_by_label("Data inicial (AAAA-MM-DD)").fill("inicio_do_mes_passado")
+    page.get_by_label("Data final (AAAA-MM-DD), inclusive").fill("fim_do_mes_passado")
+    cron = page.get_by_label("Quando (cron)")
+    cron.fill("0 6 1 *")
+    page.get_by_role("button", name="Agendar relatório").click()
+    expect(page.locator("#erro-cron")).to_contain_text("5 campos")
+    expect(cron).to_have_attribute("aria-invalid", "true")
+
+    cron.fill("0 6 1 * *")
+    page.get_by_role("button", name="Agendar relatório").click()
+    expect(page.locator("#confirmacao")).to_contain_text("Agendamento criado: Transações")
+    item = page.locator(".agendamento").first
+    expect(item.locator(".selo")).to_have_text("Ativo")
+    expect(item.locator(".tarefa-params")).to_have_text(
+        "data_inicio: inicio_do_mes_passado · data_fim: fim_do_mes_passado"
+    )
+    expect(item.locator(".tarefa-meta")).to_have_text("0 6 1 * * · America/Sao_Paulo")
+    # In the schedule's own zone, whatever the browser's: 6:00 on the 1st.
+    expect(item.locator(".proximas")).to_contain_text(
+        re.compile(r"Próximas: 01/\d\d/\d{4},? 06:00")
+    )
+    # The scheduler's pass at the first run: its task appears in the task list, marked.
+    [schedule] = api.http.get(f"{api.url}/agendamentos").json()["agendamentos"]
+    first_run = dt.datetime.fromisoformat(schedule["proximas_execucoes"][0])
+    assert fire_schedules(worker_env, first_run + dt.timedelta(seconds=1)) == 1
+    task = page.locator(".tarefa:not(.agendamento)").first
+    expect(task.locator(".tarefa-meta")).to_contain_text("· agendado")
+    expect(task.locator(".tarefa-params")).to_contain_text("data_inicio: 20")
+    item.get_by_role("button", name="Pausar").click()
+    expect(item.locator(".selo")).to_have_text("Pausado")
+    expect(item.locator(".proximas")).to_have_text("Pausado: nenhuma execução prevista")
+    item.get_by_role("button", name="Retomar").click()
+    expect(item.locator(".selo")).to_have_text("Ativo")
+    item.get_by_role("button", name="Apagar").click()
+    expect(page.locator(".agendamento")).to_have_count(0)
+    expect(page.locator("#resumo-agendamentos")).to_contain_text("Nenhum agendamento")
+    context.close()
+    assert errors == [], f"JavaScript errors on the page: {errors}"
+
+
+def fire_schedules(env: WorkerEnv, now: dt.datetime) -> int:
+    """One pass of the scheduler (relatorios/scheduler.py) as if it were `now`."""
+    settings = Settings(
+        redis_url=env.redis_url,
+        queue_name=env.queue,
+        db_path=env.db_path,
+        export_dir=env.export_dir,
+    )
+
+    async def one_pass() -> int:
+        client = aioredis.Redis.from_url(settings.redis_url, decode_responses=True)
+        try:
+            return await Scheduler(client, settings, order_check(settings), Clock()).run_once(now)
+        finally:
+            await client.aclose()
+
+    # In a thread of its own: Playwright's sync API runs an event loop in this one.
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(lambda: asyncio.run(one_pass())).result()
+
+
+def test_a_refused_notification_url_is_shown_next_to_its_field(
+    page: Page, worker_env: WorkerEnv, start_api: StartApi
+) -> None:
+    api = start_api(worker_env)
+    log_in(page, api)
+    page.get_by_label("Pagamentos pendentes").check()
+    url = page.get_by_label("Avisar este endereço quando terminar")
+    url.fill("http://169.254.169.254/latest/meta-data/")
+    page.get_by_role("button", name="Gerar relatório").click()
+    expect(page.locator("#erro-notificar_url")).to_contain_text("link-local")
+    expect(url).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#resumo")).to_contain_text("Nenhuma tarefa")

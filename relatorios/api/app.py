@@ -29,6 +29,7 @@ from relatorios.api.routes import (
     keys,
     metrics,
     orders,
+    schedules,
     states,
     tasks,
     web,
@@ -36,8 +37,10 @@ from relatorios.api.routes import (
 from relatorios.catalog import for_source, load_catalog
 from relatorios.logs import setup_logging
 from relatorios.protocol import Keys
+from relatorios.schedules import OrderCheck, ScheduleStore
 from relatorios.settings import Settings, get_settings
 from relatorios.tasks import QueueUnavailable, TaskStore
+from relatorios.webhooks import Allowlist
 
 log = logging.getLogger("relatorios.api")
 SWEEP_EVERY_S = 60
@@ -63,8 +66,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.catalog = [ReportInfo.of(r, departments) for r in reports.values()]
     errors.install(app)
-    app.include_router(orders.router(request_union(reports, departments)), responses=AUTH)
-    for module in (catalog, states, tasks):
+    allowed = Allowlist.parse(settings.webhook_allowed_hosts)
+    app.state.webhook_allowlist = allowed
+    app.state.order_check = OrderCheck(reports, departments)
+    app.include_router(orders.router(request_union(reports, departments, allowed)), responses=AUTH)
+    for module in (catalog, states, tasks, schedules):
         app.include_router(module.router, responses=AUTH)
     for module in (dead_letters, keys, metrics):
         app.include_router(module.router, responses=ADMIN)
@@ -97,6 +103,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     client = aioredis.Redis(connection_pool=pool)
     store = TaskStore(client, Keys(settings.queue_name), int(settings.retention_days * 86_400))
     app.state.store = store
+    app.state.schedules = ScheduleStore(client, Keys(settings.queue_name))
     sweeper = asyncio.create_task(sweep_forever(store, settings))
     yield
     sweeper.cancel()

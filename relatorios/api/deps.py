@@ -18,6 +18,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from relatorios.api.responses import ReportInfo
 from relatorios.apikeys import ApiKey
+from relatorios.schedules import ScheduleStore
 from relatorios.settings import Settings
 from relatorios.tasks import QueueUnavailable, TaskStore
 
@@ -25,6 +26,11 @@ from relatorios.tasks import QueueUnavailable, TaskStore
 async def get_store(request: Request) -> TaskStore:
     store: TaskStore = request.app.state.store
     return store
+
+
+async def get_schedule_store(request: Request) -> ScheduleStore:
+    schedules: ScheduleStore = request.app.state.schedules
+    return schedules
 
 
 async def get_app_settings(request: Request) -> Settings:
@@ -38,6 +44,7 @@ async def get_catalog(request: Request) -> list[ReportInfo]:
 
 
 StoreDep = Annotated[TaskStore, Depends(get_store)]
+ScheduleStoreDep = Annotated[ScheduleStore, Depends(get_schedule_store)]
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
 CatalogDep = Annotated[list[ReportInfo], Depends(get_catalog)]
 

@@ -12,8 +12,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
-from relatorios.protocol import REPORT_TYPE_RE, M
+from relatorios.protocol import REPORT_TYPE_RE, F, M
 from relatorios.tasks import IdempotencyConflict, QueueFull, QueueUnavailable, QuotaExceeded
+from relatorios.webhooks import Allowlist, UnsafeUrl, check_url_async
 
 log = logging.getLogger("relatorios.api")
 
@@ -113,6 +114,16 @@ async def on_queue_full(_request: Request, exc: Exception) -> JSONResponse:
 
 async def on_idempotency_conflict(_request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(status_code=409, content={"detail": str(exc)})
+
+
+async def checked_url(request: Request, url: str) -> None:
+    """The SSRF guard with DNS (webhooks.check_url) for a `notificar_url`: a 422 when refused."""
+    allowed: Allowlist = request.app.state.webhook_allowlist
+    try:
+        await check_url_async(url, allowed)
+    except UnsafeUrl as exc:
+        error = {"type": "value_error", "loc": ("body", F.NOTIFY_URL), "msg": str(exc)}
+        raise RequestValidationError([{**error, "input": url}]) from None
 
 
 def install(app: FastAPI) -> None:

@@ -33,6 +33,7 @@ from relatorios.protocol import (
     FORMATS,
     GZIP_FORMATS,
     MAX_PARAM_TEXT,
+    MAX_URL,
     SOURCE_POSTGRESQL,
     M,
     file_extension,
@@ -40,6 +41,7 @@ from relatorios.protocol import (
 )
 from relatorios.settings import Settings
 from relatorios.sqlite_ro import connect_readonly
+from relatorios.webhooks import URL_PATTERN, Allowlist, UnsafeUrl, check_url
 
 EXAMPLES = [
     {M.TYPE: "GASTOS_POR_DEPARTAMENTO", M.PARAMS: {"departamento": "Engenharia de Software"}},
@@ -171,10 +173,31 @@ NO_XLSX_GZIP: dict[str, Any] = {
 OUTPUT_VALIDATOR: Any = model_validator(mode="after")(_output_exists)
 
 
-def request_model(report: Report, departments: list[str]) -> type[BaseModel]:
+def notify_url_type(allowed: Allowlist) -> Any:
+    """A webhook URL that the SSRF guard's check without DNS lets through, else a 422 (the route
+    finishes the check with DNS: api/routes/orders.py)."""
+
+    def checked(url: str) -> str:
+        try:
+            return check_url(url, allowed, resolve=False).url
+        except UnsafeUrl as exc:
+            raise ValueError(str(exc)) from None
+
+    # The pattern is for the schema; the validator says in Portuguese what is wrong.
+    return Annotated[
+        str,
+        Field(max_length=MAX_URL, json_schema_extra={"pattern": URL_PATTERN}),
+        AfterValidator(checked),
+    ]
+
+
+def request_model(
+    report: Report, departments: list[str], allowed: Allowlist | None = None
+) -> type[BaseModel]:
     params = params_model(report, departments)
     required = any(p.required for p in report.params)
     default: Any = ... if required else Field(default_factory=params)
+    url = notify_url_type(allowed or Allowlist())
     return create_model(
         f"Pedido_{report.type}",
         __config__=ConfigDict(extra="forbid", title=report.title, json_schema_extra=NO_XLSX_GZIP),
@@ -183,12 +206,18 @@ def request_model(report: Report, departments: list[str]) -> type[BaseModel]:
         tipo_relatorio=(Literal[report.type], ...),  # type: ignore[arg-type]
         parametros=(params, default),
         **OUTPUT_FIELDS,
+        notificar_url=(
+            url | None,
+            Field(None, description="avisado com um POST assinado quando a tarefa terminar"),
+        ),
     )
 
 
-def request_union(catalog: dict[str, Report], departments: list[str]) -> Any:
+def request_union(
+    catalog: dict[str, Report], departments: list[str], allowed: Allowlist | None = None
+) -> Any:
     """The annotated type of the request body: one model per type, tagged by `tipo_relatorio`."""
-    models = tuple(request_model(r, departments) for r in catalog.values())
+    models = tuple(request_model(r, departments, allowed) for r in catalog.values())
     return Annotated[
         Union[models],  # noqa: UP007 - a runtime tuple of models needs typing.Union
         Field(discriminator=M.TYPE),

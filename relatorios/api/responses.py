@@ -100,6 +100,21 @@ class DeadLetterPage(BaseModel):
     mortas: list[DeadLetter]
 
 
+class DeadNotice(BaseModel):
+    task_id: str = ""
+    url: str = ""
+    motivo: str = Field("", description="o último erro da entrega")
+    tentativas: int = 0
+    em: str = ""
+
+
+class DeadNoticePage(BaseModel):
+    total: int
+    limite: int
+    offset: int
+    mortas: list[DeadNotice]
+
+
 class ParamInfo(BaseModel):
     nome: str
     tipo: str = Field(description="text, integer, date ou department")

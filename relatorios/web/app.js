@@ -1,6 +1,7 @@
 // The analysts' page: order a report from the catalog and follow its tasks.
 // Plain JS, no build step, no CDN. Talks only to this API: GET /estados, GET /tipos-relatorio,
-// POST /gerar-relatorio, GET /relatorios (polled), DELETE /relatorios/{id}, GET /health.
+// POST /gerar-relatorio, GET /relatorios (polled), DELETE /relatorios/{id}, GET /health;
+// schedules: POST /agendamentos, GET /agendamentos (polled), PATCH and DELETE /agendamentos/{id}.
 // Task states are never spelled here: GET /estados serves them from the protocol (Status).
 // Every call but /health sends the API key (Authorization: Bearer), kept in sessionStorage: it
 // lives as long as the tab, comes from the login form or from make run's link (#chave=…).
@@ -12,6 +13,15 @@
   const HEALTH_MS = 5000;
   const PAGE = 20;
   const MAX_PAGE = 100; // the API's maximum `limite`
+  // Suggestions for a scheduled order's parameters (relatorios/relative_dates.py, which the API
+  // applies; anything else typed is judged by the API).
+  const RELATIVE_DATES = [
+    "hoje", "ontem", "hoje-7d", "hoje-30d", "inicio_do_mes", "fim_do_mes",
+    "inicio_do_mes_passado", "fim_do_mes_passado", "inicio_do_ano", "inicio_do_ano_passado",
+    "fim_do_ano_passado",
+  ];
+  const RELATIVE_YEARS = ["ano_atual", "ano_passado"];
+  const SCHEDULE_FIELDS = ["notificar_url", "cron", "fuso_horario", "perdidas"];
   // Filled by loadStates() from GET /estados before anything is drawn.
   const S = {}; // protocol name -> status value, e.g. S.DONE
   const STATUS_LABEL = {}; // status value -> label
@@ -29,6 +39,10 @@
     timer: null,
     seq: 0,
     justCreated: null,
+    scheduling: false, // the form creates a schedule instead of a task
+    report: null, // the report type picked in the form
+    schedules: new Map(), // schedule id -> {li, parts}
+    scheduleTimer: null,
   };
 
   // ---------- small helpers ----------
@@ -113,6 +127,17 @@
     const today = new Date().toDateString() === date.toDateString();
     const time = date.toLocaleTimeString("pt-BR");
     return today ? time : `${date.toLocaleDateString("pt-BR")} ${time}`;
+  }
+
+  // A schedule's run as its own time zone reads it (the cron expression is in that zone).
+  function zonedWhen(iso, timeZone) {
+    const date = new Date(iso || "");
+    if (Number.isNaN(date.getTime())) return "";
+    try {
+      return date.toLocaleString("pt-BR", { timeZone, dateStyle: "short", timeStyle: "short" });
+    } catch (_) {
+      return formatWhen(iso); // a zone this browser does not know
+    }
   }
 
   function paramsText(params) {
@@ -252,7 +277,10 @@
         value: report.tipo,
         "aria-describedby": `${id}-desc`,
       });
-      input.addEventListener("change", () => renderFields(report));
+      input.addEventListener("change", () => {
+        state.report = report;
+        renderFields(report);
+      });
       // The label is the title alone (the radio's name); the description is its description.
       box.append(
         el(
@@ -267,10 +295,12 @@
     const first = box.querySelector("input[type=radio]");
     if (first) {
       first.checked = true;
-      renderFields(state.catalog.get(first.value));
+      state.report = state.catalog.get(first.value);
+      renderFields(state.report);
     }
     if (result.data.length) renderFormats(result.data[0].formatos || []);
     refreshTasks();
+    refreshSchedules();
   }
 
   // The file formats (the same for every report): a radio each, csv first; gzip only where
@@ -297,15 +327,31 @@
     $("gzip-dica").hidden = allowed;
   }
 
-  function renderFields(report) {
+  function renderFields(report, keep) {
     clearErrors();
     const box = $("campos");
     box.replaceChildren();
+    if (!report) return;
     if (report.parametros.length === 0) {
       box.append(el("p", { class: "dica", text: "Este relatório não tem parâmetros." }));
       return;
     }
-    for (const param of report.parametros) box.append(fieldFor(param));
+    for (const param of report.parametros) {
+      const field = fieldFor(param);
+      const input = field.querySelector("input, select");
+      if (keep && keep[param.nome] !== undefined) input.value = keep[param.nome];
+      box.append(field);
+    }
+  }
+
+  // Scheduled: date and year fields take relative words too (text with suggestions).
+  function toggleScheduling() {
+    state.scheduling = $("agendar").checked;
+    $("agenda").hidden = !state.scheduling;
+    $("enviar").textContent = state.scheduling ? "Agendar relatório" : "Gerar relatório";
+    const keep = {};
+    for (const input of $("campos").querySelectorAll("input, select")) keep[input.name] = input.value;
+    renderFields(state.report, keep);
   }
 
   function fieldFor(param) {
@@ -324,8 +370,18 @@
     if (param.tipo === "department" && Array.isArray(param.opcoes)) {
       input = el("select", common, el("option", { value: "", text: "Escolha um departamento…" }));
       for (const name of param.opcoes) input.append(el("option", { value: name, text: name }));
+    } else if (param.tipo === "date" && state.scheduling) {
+      input = el("input", {
+        ...common,
+        type: "text",
+        list: "datas-relativas",
+        autocomplete: "off",
+        placeholder: "AAAA-MM-DD, hoje, ontem, hoje-7d…",
+      });
     } else if (param.tipo === "date") {
       input = el("input", { ...common, type: "date" });
+    } else if (param.tipo === "integer" && state.scheduling) {
+      input = el("input", { ...common, type: "text", inputmode: "numeric", list: "anos-relativos", autocomplete: "off" });
     } else if (param.tipo === "integer") {
       input = el("input", {
         ...common,
@@ -372,11 +428,20 @@
       const isInt = input.dataset.tipo === "integer" && /^-?\d+$/.test(raw);
       parametros[input.name] = isInt ? Number(raw) : raw;
     }
+    const order = { tipo_relatorio: picked ? picked.value : undefined, parametros };
+    const url = $("campo-notificar_url").value.trim();
+    if (url) order.notificar_url = url;
+    if (state.scheduling) {
+      // Schedules produce the default CSV for now: they do not take the format fields.
+      order.cron = $("campo-cron").value.trim();
+      order.fuso_horario = $("campo-fuso_horario").value.trim();
+      order.perdidas = $("campo-perdidas").value;
+      return order;
+    }
     const formato = document.querySelector("input[name=formato]:checked");
-    const body = { tipo_relatorio: picked ? picked.value : undefined, parametros };
-    if (formato) body.formato = formato.value;
-    if ($("gzip").checked) body.compressao = "gzip";
-    return body;
+    if (formato) order.formato = formato.value;
+    if ($("gzip").checked) order.compressao = "gzip";
+    return order;
   }
 
   function clearErrors() {
@@ -403,6 +468,7 @@
         name = "tipo_relatorio";
       }
       if (!name && (loc.includes("formato") || loc.includes("compressao"))) name = "formato";
+      if (!name) name = SCHEDULE_FIELDS.find((field) => loc.includes(field)) || null;
       const message = String(item.msg || "").replace(/^[\w.]+: /, "");
       const slot = name ? $(`erro-${name}`) : null;
       if (!slot) {
@@ -412,7 +478,11 @@
       slot.textContent = slot.textContent ? `${slot.textContent}; ${message}` : message;
       slot.hidden = false;
       const input =
-        name === "tipo_relatorio" ? $("tipos") : name === "formato" ? $("formatos") : $(`p-${name}`);
+        name === "tipo_relatorio"
+          ? $("tipos")
+          : name === "formato"
+            ? $("formatos")
+            : $(`p-${name}`) || $(`campo-${name}`);
       if (input) {
         input.setAttribute("aria-invalid", "true");
         firstInvalid = firstInvalid || input;
@@ -438,6 +508,10 @@
     const button = $("enviar");
     button.disabled = true;
     try {
+      if (state.scheduling) {
+        await submitSchedule();
+        return;
+      }
       const result = await api("POST", "/gerar-relatorio", collect());
       if (result.status === 202) {
         const report = state.catalog.get(result.data.tipo_relatorio);
@@ -456,6 +530,22 @@
       showGeneral("Não foi possível falar com a API. Verifique a conexão e tente de novo.");
     } finally {
       button.disabled = false;
+    }
+  }
+
+  async function submitSchedule() {
+    const result = await api("POST", "/agendamentos", collect());
+    if (result.status === 201) {
+      const report = state.catalog.get(result.data.tipo_relatorio);
+      const title = report ? report.titulo : result.data.tipo_relatorio;
+      const next = result.data.proximas_execucoes[0];
+      $("confirmacao").textContent =
+        `Agendamento criado: ${title}.` + (next ? ` Próxima execução: ${formatWhen(next)}.` : "");
+      refreshSchedules();
+    } else if (result.status === 422 && result.data && Array.isArray(result.data.detail)) {
+      showValidation(result.data.detail);
+    } else {
+      showGeneral(detailText(result.data, `A API respondeu ${result.status}.`));
     }
   }
 
@@ -567,7 +657,9 @@
         "p",
         { class: "tarefa-meta" },
         el("span", {
-          text: `${task.tipo_relatorio} · ${short} · ${fileKind(task)} · pedido às ${formatWhen(task.criado_em)}`,
+          text:
+            `${task.tipo_relatorio} · ${short} · ${fileKind(task)} · pedido às ${formatWhen(task.criado_em)}` +
+            (task.agendamento ? " · agendado" : ""),
         }),
       ),
       el("div", { class: "progresso" }, parts.progress, parts.counts),
@@ -737,6 +829,107 @@
     $("anuncio").textContent = `Relatório ${item.title} (${item.short}): ${what}.`;
   }
 
+  // ---------- schedules ----------
+
+  async function refreshSchedules() {
+    clearTimeout(state.scheduleTimer);
+    try {
+      const result = await api("GET", "/agendamentos");
+      if (result.ok) renderSchedules(result.data);
+    } catch (_) {
+      // the task list already says when the API is unreachable
+    }
+    if (!document.hidden) state.scheduleTimer = setTimeout(refreshSchedules, POLL_IDLE_MS);
+  }
+
+  function renderSchedules(page) {
+    const list = $("lista-agendamentos");
+    const seen = new Set();
+    page.agendamentos.forEach((schedule, index) => {
+      seen.add(schedule.id);
+      let item = state.schedules.get(schedule.id);
+      if (!item) {
+        item = createSchedule(schedule);
+        state.schedules.set(schedule.id, item);
+      }
+      updateSchedule(item, schedule);
+      if (list.children[index] !== item.li) list.insertBefore(item.li, list.children[index] || null);
+    });
+    for (const [id, item] of state.schedules) {
+      if (!seen.has(id)) {
+        item.li.remove();
+        state.schedules.delete(id);
+      }
+    }
+    $("resumo-agendamentos").textContent = page.total
+      ? `${numberFmt.format(page.total)} agendamento${page.total === 1 ? "" : "s"}.`
+      : "Nenhum agendamento. Marque “Repetir automaticamente” no pedido para criar um.";
+  }
+
+  function createSchedule(schedule) {
+    const report = state.catalog.get(schedule.tipo_relatorio);
+    const title = report ? report.titulo : schedule.tipo_relatorio;
+    const short = schedule.id.slice(0, 8);
+    const parts = {
+      badge: el("span", { class: "selo" }),
+      when: el("p", { class: "tarefa-meta" }),
+      next: el("p", { class: "proximas" }),
+      error: el("p", { class: "erro-tarefa", hidden: true }),
+      note: el("p", { class: "nota", role: "status" }),
+      toggle: el("button", { type: "button", class: "botao" }),
+      remove: el("button", {
+        type: "button",
+        class: "botao perigo",
+        text: "Apagar",
+        "aria-label": `Apagar agendamento: ${title} (${short})`,
+      }),
+    };
+    const li = el(
+      "li",
+      { class: "tarefa agendamento", "data-schedule-id": schedule.id },
+      el("div", { class: "tarefa-topo" }, el("h3", { class: "tarefa-titulo", text: title }), parts.badge),
+      el("p", { class: "tarefa-params", text: paramsText(schedule.parametros) }),
+      parts.when,
+      parts.next,
+      parts.error,
+      el("div", { class: "acoes" }, parts.toggle, parts.remove),
+      parts.note,
+    );
+    const item = { li, parts, title, short, active: null };
+    parts.toggle.addEventListener("click", () =>
+      changeSchedule(item, schedule.id, "PATCH", { ativo: !item.active }),
+    );
+    parts.remove.addEventListener("click", () => changeSchedule(item, schedule.id, "DELETE"));
+    return item;
+  }
+
+  function updateSchedule(item, schedule) {
+    const { parts } = item;
+    item.active = schedule.ativo;
+    parts.badge.className = `selo ${schedule.ativo ? "selo-ativo" : "selo-pausado"}`;
+    parts.badge.textContent = schedule.ativo ? "Ativo" : "Pausado";
+    parts.when.textContent = `${schedule.cron} · ${schedule.fuso_horario}`;
+    const runs = schedule.proximas_execucoes.slice(0, 3).map((run) => zonedWhen(run, schedule.fuso_horario));
+    parts.next.textContent = runs.length ? `Próximas: ${runs.join(" · ")}` : "Pausado: nenhuma execução prevista";
+    parts.error.hidden = !schedule.ultimo_erro;
+    parts.error.textContent = schedule.ultimo_erro ? `Erro: ${schedule.ultimo_erro}` : "";
+    parts.toggle.textContent = schedule.ativo ? "Pausar" : "Retomar";
+    parts.toggle.setAttribute("aria-label", `${parts.toggle.textContent}: ${item.title} (${item.short})`);
+  }
+
+  async function changeSchedule(item, id, method, body) {
+    item.parts.note.textContent = "";
+    try {
+      const result = await api(method, `/agendamentos/${id}`, body);
+      if (!result.ok && result.status !== 404) {
+        item.parts.note.textContent = detailText(result.data, `A API respondeu ${result.status}.`);
+      }
+    } catch (_) {
+      item.parts.note.textContent = "Não foi possível falar com a API.";
+    }
+    refreshSchedules();
+  }
+
   // ---------- system status (workers, queue) ----------
 
   async function refreshHealth() {
@@ -772,6 +965,9 @@
     $("form-entrar").addEventListener("submit", submitKey);
     $("sair").addEventListener("click", () => logOut(null));
     $("pedido").addEventListener("submit", submit);
+    $("agendar").addEventListener("change", toggleScheduling);
+    for (const word of RELATIVE_DATES) $("datas-relativas").append(el("option", { value: word }));
+    for (const word of RELATIVE_YEARS) $("anos-relativos").append(el("option", { value: word }));
     $("filtro-status").addEventListener("change", () => {
       state.limit = PAGE;
       refreshTasks();
@@ -781,7 +977,10 @@
       refreshTasks();
     });
     document.addEventListener("visibilitychange", () => {
-      if (!document.hidden) refreshTasks();
+      if (!document.hidden) {
+        refreshTasks();
+        refreshSchedules();
+      }
     });
     const key = keyFromLink() || sessionStorage.getItem(KEY_STORAGE);
     if (key) logIn(key);

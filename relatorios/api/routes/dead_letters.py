@@ -1,4 +1,5 @@
-"""`GET /fila/mortas`: messages that can never succeed, with the reason (docs/protocol.md)."""
+"""`GET /fila/mortas`: messages that can never succeed, with the reason (docs/protocol.md);
+`GET /notificacoes/mortas`: webhook notices given up after their attempts."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from relatorios.api.deps import AdminDep, StoreDep
-from relatorios.api.responses import UNAVAILABLE, DeadLetterPage
+from relatorios.api.responses import UNAVAILABLE, DeadLetterPage, DeadNoticePage
 
 router = APIRouter()
 
@@ -26,5 +27,23 @@ async def mortas(
 ) -> DeadLetterPage:
     entries, total = await store.dead_letters(limite, offset)
     return DeadLetterPage.model_validate(
+        {"total": total, "limite": limite, "offset": offset, "mortas": entries}
+    )
+
+
+@router.get(
+    "/notificacoes/mortas",
+    response_model=DeadNoticePage,
+    responses=UNAVAILABLE,
+    summary="Avisos (webhooks) não entregues após todas as tentativas, mais novos primeiro (admin)",
+)
+async def avisos_mortos(
+    store: StoreDep,
+    _admin: AdminDep,
+    limite: Annotated[int, Query(ge=1, le=100)] = 20,
+    offset: Annotated[int, Query(ge=0, le=10_000)] = 0,
+) -> DeadNoticePage:
+    entries, total = await store.dead_letters(limite, offset, notices=True)
+    return DeadNoticePage.model_validate(
         {"total": total, "limite": limite, "offset": offset, "mortas": entries}
     )

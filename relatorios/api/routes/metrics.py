@@ -50,6 +50,7 @@ class Snapshot:
     workers: list[WorkerBeat] = field(default_factory=list)
     tasks: list[TaskSample] = field(default_factory=list)
     counters: dict[str, int] = field(default_factory=dict)
+    scheduling: dict[str, int] = field(default_factory=dict)
 
 
 async def take_snapshot(store: TaskStore) -> Snapshot:
@@ -60,6 +61,7 @@ async def take_snapshot(store: TaskStore) -> Snapshot:
             workers=await store.live_workers(),
             tasks=await store.recent_tasks(RECENT_TASKS),
             counters=await store.counters(),
+            scheduling=await store.schedule_and_notice_counts(),
         )
     except (QueueUnavailable, OSError):
         return Snapshot(redis_up=False)
@@ -100,6 +102,17 @@ class SnapshotCollector(Collector):
             ROW_BUCKETS,
         )
         yield from self._counters()
+        yield from self._scheduling()
+
+    def _scheduling(self) -> Iterator[Metric]:
+        values = self.snap.scheduling
+        for key, doc in (
+            ("agendamentos", "Agendamentos salvos"),
+            ("agendador_ativo", "1 se algum agendador detém o lease (dispara agendamentos)"),
+            ("notificacoes_pendentes", "Tarefas com aviso (webhook) ainda não entregue"),
+            ("notificacoes_mortas", "Avisos (webhooks) abandonados após as tentativas"),
+        ):
+            yield _gauge(f"relatorios_{key}", doc, values.get(key, 0))
 
     def _workers(self, name: str, doc: str, busy_only: bool) -> Metric:
         family = GaugeMetricFamily(name, doc, labels=["tipo"])

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Header, Request, Response
 
 from relatorios.api.deps import KeyDep, SettingsDep, StoreDep
+from relatorios.api.errors import checked_url
 from relatorios.api.requests import EXAMPLES
 from relatorios.api.responses import UNAVAILABLE, Accepted, Problem
 from relatorios.api.routes.tasks import task_urls
@@ -74,6 +75,9 @@ async def order(
     """Enqueue a validated request (a model of requests.request_union) as `key`'s task."""
     report_type: str = pedido.tipo_relatorio
     params = pedido.parametros.model_dump(mode="json")
+    notify_url: str | None = pedido.notificar_url
+    if notify_url:
+        await checked_url(request, notify_url)
     limits = Limits(
         owner=key.name,
         max_queue=settings.max_queue,
@@ -81,7 +85,9 @@ async def order(
         max_bytes_day=key.quota(K.BYTES_DAY, settings.quota_bytes_day),
     )
     output = (pedido.formato, pedido.compressao)
-    task, new = await store.enqueue(report_type, params, limits, idempotency_key, output)
+    task, new = await store.enqueue(
+        report_type, params, limits, idempotency_key, output, notify_url=notify_url
+    )
     what = "Tarefa enfileirada" if new else "Tarefa repetida (Idempotency-Key)"
     log.info(
         "%s (task_id=%s, tipo=%s, chave=%s)",
