@@ -37,9 +37,13 @@ def port_is_free(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) != 0
 
 
-def start(folder: Path, port: int = 6380) -> tuple[subprocess.Popen[bytes], str]:
-    """Start redis-server on the first free port from `port`; return the process and its URL."""
-    while not port_is_free(port):
+def start(
+    folder: Path, port: int = 6380, same_port: bool = False
+) -> tuple[subprocess.Popen[bytes], str]:
+    """Start redis-server on the first free port from `port` (exactly `port` with `same_port`, a
+    restart); return the process and its URL. It runs in a session of its own: a Ctrl-C in the
+    terminal reaches only the supervisor, which stops Redis last (docs/operations.md)."""
+    while not same_port and not port_is_free(port):
         port += 1
     folder.mkdir(parents=True, exist_ok=True)
     proc = subprocess.Popen(
@@ -59,6 +63,7 @@ def start(folder: Path, port: int = 6380) -> tuple[subprocess.Popen[bytes], str]
             "redis.log",
         ],
         stdout=subprocess.DEVNULL,
+        start_new_session=True,
     )
     url = f"redis://127.0.0.1:{port}/0"
     client = redis.Redis.from_url(url)
