@@ -246,3 +246,33 @@ def test_a_second_ctrl_c_stops_at_once_and_the_next_start_finishes_the_task(
     again = start_up(env, log, 1, "c")  # recovery hands the task back once the heartbeat expires
     finishes_after_restart(again, task_id, Path(env["EXPORT_DIR"]))
     assert again.interrupt() == 0
+
+
+def test_make_runs_redis_killed_comes_back_by_itself_with_the_queue(
+    up_env: dict[str, str], tmp_path: Path, start_up: StartUp
+) -> None:
+    env = slow_up_env(up_env, tmp_path, "c")
+    up = start_up(env, tmp_path / "up.log", 1, "c")
+    wait_until(lambda: httpx.get(f"{up.url}/health").status_code == 200, 30, "healthy")
+    running = start_long_report(up)
+    queued = httpx.post(f"{up.url}/gerar-relatorio", json={"tipo_relatorio": "RAPIDO"}).json()
+    assert httpx.get(queued["status_url"]).json()["status"] == "na_fila"
+    time.sleep(1.5)  # appendfsync everysec: what Redis acknowledged a second ago is on disk
+    [redis_proc] = [p for p in up.tree if "redis-server" in " ".join(p.cmdline())]
+    redis_proc.kill()
+    killed = time.monotonic()
+    wait_until(lambda: not redis_proc.is_running(), 5, "redis-server to die")
+    wait_until(lambda: _healthy(up.url), 10, "/health healthy again, nobody restarting Redis")
+    assert time.monotonic() - killed <= 10
+    for task_id in (running, queued["task_id"]):
+        url = f"{up.url}/relatorios/{task_id}"
+        wait_until(lambda u=url: httpx.get(u).json()["status"] == "concluido", 60, "preserved")
+    assert "Redis saiu" in up.log.read_text()
+    assert up.interrupt() == 0
+
+
+def _healthy(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/health", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
