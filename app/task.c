@@ -221,6 +221,7 @@ static int mark_running(worker *w, const message *m, const char *key) {
     store_append(&w->st, "HSET %s %s %s %s %s %s %s %s %s %s %s %s 0 %s 0 %s %s", key, F_STATUS,
                  STATUS_RUNNING, F_TYPE, m->tipo, F_FILE, m->arquivo, F_STARTED, now, F_WORKER,
                  w->id, F_ROWS, F_BYTES, F_PARAMS, params);
+    store_append(&w->st, "HDEL %s %s", key, F_NEXT_ATTEMPT); /* this is the announced retry */
     int rc = store_flush(&w->st);
     cJSON_free(params);
     if (rc == WK_OK) (void)worker_heartbeat(w, 1);
@@ -241,26 +242,28 @@ static int run_once(worker *w, const message *m, run_ctx *ctx, export_job *job, 
     return rc;
 }
 
-/* Waits min(RETRY_BASE_S * 2^(attempt-1), RETRY_MAX_DELAY_S) before the next attempt, with the
- * error in the task meanwhile, watching for cancellation and shutdown. */
-static worker_check_result retry_later(worker *w, const message *m, const char *key, long attempt,
-                                       const export_job *job) {
+/* A transient error: the message waits in Q:adiadas for min(RETRY_BASE_S * 2^(attempt-1),
+ * RETRY_MAX_DELAY_S) seconds, with the error and the next try in the task meanwhile, and this
+ * worker serves other tasks (docs/protocol.md, "Delayed retries"). */
+static void retry_later(worker *w, const message *m, const char *key, const char *raw, size_t len,
+                        long attempt, const export_job *job) {
     double delay = fmin(ldexp(w->cfg.retry_base_s, (int)attempt - 1), PROTO_RETRY_MAX_DELAY_S);
-    char next_at[CLOCK_ISO_LEN];
+    char next_at[CLOCK_ISO_LEN], retries[256];
     clock_iso_in(delay, next_at);
-    (void)store_run(&w->st, "HSET %s %s %s %s %s %s %s", key, F_ERROR, job->err.errstr, F_ERROR_CODE,
-                    job->err.code, F_NEXT_ATTEMPT, next_at);
+    snprintf(retries, sizeof retries, KEY_RETRIES_FMT, w->cfg.queue);
+    redisReply *r = store_command(&w->st, "EVAL %s 3 %s %s %s %b %lld %s %s %s",
+                                  PROTO_SCHEDULE_RETRY_LUA, key, w->processing, retries, raw, len,
+                                  (long long)(delay * 1000), job->err.errstr, job->err.code, next_at);
+    if (r == NULL) return; /* stays in the processing list: recovery runs it again */
+    int scheduled = r->type == REDIS_REPLY_INTEGER && r->integer == 1;
+    freeReplyObject(r);
+    if (!scheduled) {
+        log_info(m->task_id, "Tarefa cancelada (task_id=%s)", m->task_id);
+        return;
+    }
     log_warning(m->task_id,
                 "Falha temporária (task_id=%s, tentativa=%ld): %s [%s]; nova tentativa em %.1fs",
                 m->task_id, attempt, job->err.errstr, job->err.detail, delay);
-    double end = clock_monotonic() + delay;
-    while (clock_monotonic() < end) {
-        if (*w->stopping) return CHECK_SHUTDOWN;
-        worker_check_result why = worker_check(w);
-        if (why != CHECK_CONTINUE) return why;
-        clock_sleep(fmax(0, fmin(0.1, end - clock_monotonic())));
-    }
-    return CHECK_CONTINUE;
 }
 
 /* Shutdown past the deadline: the task goes back to the queue, next in line. */
@@ -300,46 +303,35 @@ static void done(worker *w, const message *m, const char *raw, size_t len, uint6
         log_info(m->task_id, "Tarefa já finalizada por outro caminho (task_id=%s)", m->task_id);
 }
 
-/* Attempts until the task reaches a final state or goes back to the queue. */
+/* One attempt: the task reaches a final state, waits for its retry or goes back to the queue. */
 static void attempts(worker *w, const message *m, const char *raw, size_t len) {
     run_ctx ctx = {.w = w};
     task_key(w, m->task_id, ctx.key, sizeof ctx.key);
-    for (;;) {
-        redisReply *r = store_command(&w->st, "HINCRBY %s %s 1", ctx.key, F_ATTEMPTS);
-        if (r == NULL) return; /* stays in the processing list */
-        long attempt = r->type == REDIS_REPLY_INTEGER ? (long)r->integer : 1;
-        freeReplyObject(r);
-        if (attempt > w->cfg.max_attempts) { /* the task stopped its worker every time */
-            char last[WK_ERRSTR_LEN];
-            if (hget(w, ctx.key, F_ERROR, last, sizeof last) != WK_OK) return;
-            give_up(w, m->task_id, raw, len, last[0] ? last : "o worker parou durante a tarefa",
-                    "");
-            return;
-        }
-        if (mark_running(w, m, ctx.key) != WK_OK) return;
-        export_job job;
-        uint64_t rows = 0, bytes = 0;
-        if (run_once(w, m, &ctx, &job, &rows, &bytes) == WK_OK) {
-            done(w, m, raw, len, rows, bytes);
-            return;
-        }
-        worker_check_result why = ctx.why;
-        if (!(job.err.interrupted && why != CHECK_CONTINUE)) {
-            if (!job.err.transient) {
-                fail(w, m->task_id, raw, len, job.err.code, job.err.errstr, job.err.detail);
-                return;
-            }
-            if (attempt >= w->cfg.max_attempts) {
-                give_up(w, m->task_id, raw, len, job.err.errstr, job.err.detail);
-                return;
-            }
-            why = retry_later(w, m, ctx.key, attempt, &job);
-        }
-        if (why != CHECK_CONTINUE) {
-            interrupted(w, m, ctx.key, raw, len, why);
-            return;
-        }
+    redisReply *r = store_command(&w->st, "HINCRBY %s %s 1", ctx.key, F_ATTEMPTS);
+    if (r == NULL) return; /* stays in the processing list */
+    long attempt = r->type == REDIS_REPLY_INTEGER ? (long)r->integer : 1;
+    freeReplyObject(r);
+    if (attempt > w->cfg.max_attempts) { /* the task stopped its worker every time */
+        char last[WK_ERRSTR_LEN];
+        if (hget(w, ctx.key, F_ERROR, last, sizeof last) != WK_OK) return;
+        give_up(w, m->task_id, raw, len, last[0] ? last : "o worker parou durante a tarefa", "");
+        return;
     }
+    if (mark_running(w, m, ctx.key) != WK_OK) return;
+    export_job job;
+    uint64_t rows = 0, bytes = 0;
+    if (run_once(w, m, &ctx, &job, &rows, &bytes) == WK_OK) {
+        done(w, m, raw, len, rows, bytes);
+        return;
+    }
+    if (job.err.interrupted && ctx.why != CHECK_CONTINUE)
+        interrupted(w, m, ctx.key, raw, len, ctx.why);
+    else if (!job.err.transient)
+        fail(w, m->task_id, raw, len, job.err.code, job.err.errstr, job.err.detail);
+    else if (attempt >= w->cfg.max_attempts)
+        give_up(w, m->task_id, raw, len, job.err.errstr, job.err.detail);
+    else
+        retry_later(w, m, ctx.key, raw, len, attempt, &job);
 }
 
 void task_handle(worker *w, const char *raw, size_t len) {

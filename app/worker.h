@@ -26,6 +26,7 @@ typedef struct {
     double last_recover; /* monotonic time of the last recovery, 0 to recover at once */
     double deadline;     /* monotonic time a stopping worker must give its task back, 0 if unset */
     double backoff;      /* seconds before the next reconnection attempt */
+    double pop_timeout;  /* seconds the next pop may block: until the next retry is due, at most */
     volatile sig_atomic_t *stopping;
     volatile sig_atomic_t *pop_fd; /* the socket of a blocking pop in progress, else -1 */
     message msg; /* the message being run (large: kept here, not on the stack) */

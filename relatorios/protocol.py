@@ -113,6 +113,7 @@ KEY_IDEMPOTENCY = "{queue}:idempotencia:{id}"
 KEY_SWEEP_LOCK = "{queue}:limpeza"
 KEY_STATS = "{queue}:estatisticas"
 KEY_WORKER = "{queue}:trabalhador:{id}"
+KEY_RETRIES = "{queue}:adiadas"
 
 
 class Status(StrEnum):
@@ -317,6 +318,50 @@ class Keys:
 
     def worker(self, worker_id: str) -> str:
         return self._key(KEY_WORKER, worker_id)
+
+    @property
+    def retries(self) -> str:
+        """Sorted set of messages waiting for a retry, scored by when it is due (epoch ms)."""
+        return self._key(KEY_RETRIES)
+
+
+# ---- scripts (docs/protocol.md, "Delayed retries") ----------------------------------------------
+# Lua run by both workers and the API (EVAL/EVALSHA); they read Redis's own clock (TIME), so due
+# times mean the same to every process whatever its host's clock says.
+# At most this many due retries move per call (the rest move on the next one).
+RETRY_MOVE_BATCH = 100
+# Moves the retries that are due from KEYS[1] (`Q:adiadas`) to the end of KEYS[2] (the queue) that
+# is taken next, each exactly once. ARGV[1]: the batch. Returns {moved, milliseconds until the next
+# retry is due, or -1 when none waits}: a worker blocks on the queue no longer than that.
+MOVE_DUE_RETRIES_LUA = """local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[1]))
+for _, m in ipairs(due) do
+  redis.call('ZREM', KEYS[1], m)
+  redis.call('RPUSH', KEYS[2], m)
+end
+local nxt = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+local wait = -1
+if #nxt > 0 then wait = math.max(0, tonumber(nxt[2]) - now) end
+return {#due, wait}
+"""
+# A transient error: the message leaves the worker's processing list KEYS[2] for KEYS[3]
+# (`Q:adiadas`), due in ARGV[2] milliseconds, and the task KEYS[1] is queued again with the error
+# and the next try's time: ARGV = {message, delay ms, erro, erro_codigo, proxima_tentativa_em}.
+# If the task is no longer running (cancelled meanwhile) the message is only released.
+# Returns 1 when scheduled, 0 when released.
+SCHEDULE_RETRY_LUA = f"""if redis.call('HGET', KEYS[1], '{F.STATUS}') ~= '{Status.RUNNING}' then
+  redis.call('LREM', KEYS[2], 1, ARGV[1])
+  return 0
+end
+local t = redis.call('TIME')
+local due = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + tonumber(ARGV[2])
+redis.call('HSET', KEYS[1], '{F.STATUS}', '{Status.QUEUED}', '{F.ERROR}', ARGV[3],
+  '{F.ERROR_CODE}', ARGV[4], '{F.NEXT_ATTEMPT}', ARGV[5])
+redis.call('ZADD', KEYS[3], due, ARGV[1])
+redis.call('LREM', KEYS[2], 1, ARGV[1])
+return 1
+"""
 
 
 def now_iso() -> str:

@@ -27,6 +27,8 @@ from relatorios.monitoring import (
 from relatorios.protocol import (
     FILE_NAME_RE,
     FINAL_STATES,
+    MOVE_DUE_RETRIES_LUA,
+    RETRY_MOVE_BATCH,
     TASK_FIELDS,
     ErrorCode,
     F,
@@ -265,7 +267,11 @@ class TaskStore:
             await self._redis.ping()
 
     async def queue_depth(self) -> int:
+        """Messages waiting in the queue, after moving there the delayed retries that are due
+        (the workers do it too: whoever looks first, docs/protocol.md "Delayed retries")."""
         with redis_errors():
+            keys = [self._keys.retries, self._keys.queue]
+            await self._redis.eval(MOVE_DUE_RETRIES_LUA, 2, *keys, RETRY_MOVE_BATCH)
             return int(await self._redis.llen(self._keys.queue))
 
     async def task_count(self) -> int:

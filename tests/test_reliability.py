@@ -207,6 +207,39 @@ def test_a_locked_database_is_retried_and_the_attempts_are_visible(
 
 
 @pytest.mark.parametrize("kind", WORKER_KINDS)
+def test_a_task_waiting_for_its_retry_does_not_keep_its_worker_from_other_tasks(
+    kind: str, own_db: WorkerEnv, start_worker: StartWorker, redis_client: redis.Redis
+) -> None:
+    catalog = slow_catalog(own_db.export_dir.parent / "catalog")
+    shutil.copy(own_db.catalog_dir / "PAGAMENTOS_PENDENTES.sql", catalog)
+    own_db.catalog_dir = catalog
+    own_db.extra.update(RETRY_BASE_S="6", MAX_TENTATIVAS="3")
+    keys = Keys(own_db.queue)
+    lock = ExclusiveLock(own_db.db_path)  # the database is busy: PAGAMENTOS_PENDENTES must wait
+    start_worker(kind, own_db)
+    waiting = push(redis_client, own_db.queue, "PAGAMENTOS_PENDENTES", {})
+    key = keys.task(waiting.task_id)
+    wait_until(lambda: redis_client.hget(key, "proxima_tentativa_em"), 30, "a retry scheduled")
+    assert redis_client.hget(key, "status") == "na_fila"
+    assert redis_client.hget(key, "tentativas") == "1"
+    assert redis_client.hget(key, "erro_codigo") == ErrorCode.DATABASE_UNAVAILABLE
+    assert (
+        redis_client.zcard(keys.retries) == 1 and processing_total(redis_client, own_db.queue) == 0
+    )
+    # Meanwhile the same (single) worker serves another task, one that reads no table.
+    began = time.monotonic()
+    other = push(redis_client, own_db.queue, "RAPIDO", {})
+    assert wait_final(redis_client, own_db, other.task_id, 5)["status"] == "concluido"
+    assert time.monotonic() - began < 5
+    assert redis_client.hget(key, "status") == "na_fila", "still waiting for its retry"
+    lock.release()
+    final = wait_final(redis_client, own_db, waiting.task_id, 30)
+    assert final["status"] == "concluido" and final["tentativas"] == "2"
+    assert "proxima_tentativa_em" not in final
+    assert redis_client.zcard(keys.retries) == 0
+
+
+@pytest.mark.parametrize("kind", WORKER_KINDS)
 def test_exhausted_attempts_fail_and_dead_letter_the_task(
     kind: str, own_db: WorkerEnv, start_worker: StartWorker, redis_client: redis.Redis
 ) -> None:

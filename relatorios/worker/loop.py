@@ -27,11 +27,14 @@ from relatorios.protocol import (
     FINAL_WRITE_ATTEMPTS,
     HEARTBEAT_EVERY_S,
     HEARTBEAT_TTL_S,
+    MOVE_DUE_RETRIES_LUA,
     POP_TIMEOUT_S,
     POSTGRESQL_URL_PREFIXES,
     RECOVER_EVERY_S,
     REDIS_BACKOFF_FIRST_S,
     REDIS_BACKOFF_MAX_S,
+    RETRY_MOVE_BATCH,
+    SCHEDULE_RETRY_LUA,
     SOURCE_POSTGRESQL,
     WATCH_EVERY_S,
     Beat,
@@ -74,6 +77,10 @@ class Worker:
         # Messages are handled as bytes: one that is not UTF-8 must be rejected, not crash the pop.
         # Its read timeout must outlast the blocking pop, or every idle pop looks like an outage.
         self.queue = redis.Redis.from_url(settings.redis_url, socket_timeout=POP_TIMEOUT_S + 10)
+        # Delayed retries (docs/protocol.md): the protocol's scripts, run with EVALSHA.
+        self.move_due_retries = self.queue.register_script(MOVE_DUE_RETRIES_LUA)
+        self.schedule_retry = self.queue.register_script(SCHEDULE_RETRY_LUA)
+        self.pop_timeout: float = POP_TIMEOUT_S
         retention_s = int(settings.retention_days * 86_400)
         self.states = TaskStates(self.redis, self.keys, self.id, retention_s)
         self.stopping = False
@@ -150,6 +157,14 @@ class Worker:
         if time.monotonic() - self._last_recover >= RECOVER_EVERY_S:
             recover(self.queue, self.states, idle=True)
             self._last_recover = time.monotonic()
+        self.move_retries()
+
+    def move_retries(self) -> None:
+        """Due retries go to the queue; the pop waits no longer than the next one's due time."""
+        keys = [self.keys.retries, self.keys.queue]
+        _moved, wait_ms = self.move_due_retries(keys=keys, args=[RETRY_MOVE_BATCH])
+        wait_s = int(wait_ms) / 1000
+        self.pop_timeout = POP_TIMEOUT_S if wait_s < 0 else min(POP_TIMEOUT_S, max(wait_s, 0.01))
 
     def pop(self) -> bytes | None:
         self.popping = True
@@ -157,7 +172,11 @@ class Worker:
             if self.stopping:
                 raise Shutdown
             return self.queue.blmove(  # type: ignore[return-value]
-                self.keys.queue, self.keys.processing(self.id), POP_TIMEOUT_S, "RIGHT", "LEFT"
+                self.keys.queue,
+                self.keys.processing(self.id),
+                self.pop_timeout,  # type: ignore[arg-type]  # Redis takes fractional seconds
+                "RIGHT",
+                "LEFT",
             )
         finally:
             self.popping = False
@@ -223,35 +242,29 @@ class Worker:
             self.states.release(raw)
 
     def attempts(self, message: Message, raw: bytes) -> None:
-        """Run attempts until the task reaches a final state or goes back to the queue."""
+        """Run one attempt: the task reaches a final state, waits for a retry or goes back."""
         key = self.keys.task(message.task_id)
         limit = self.settings.max_attempts
-        while True:
-            attempt = int(self.redis.hincrby(key, F.ATTEMPTS, 1))
-            if attempt > limit:
-                last = self.redis.hget(key, F.ERROR) or "o worker parou durante a tarefa"
-                self.give_up(message.task_id, raw, limit, str(last))
-                return
-            self.mark_running(message)
-            try:
-                rows, size = self.export(message)
-            except Interrupted as exc:
-                self.interrupted(message, raw, exc.reason)
-                return
-            except ReportError as exc:
-                if not exc.transient:
-                    self.fail(message.task_id, raw, exc)
-                    return
-                if attempt >= limit:
-                    self.give_up(message.task_id, raw, limit, str(exc))
-                    return
-                why = self.retry_later(message, attempt, exc)
-                if why:
-                    self.interrupted(message, raw, why)
-                    return
-                continue
-            self.done(message, raw, rows, size)
+        attempt = int(self.redis.hincrby(key, F.ATTEMPTS, 1))
+        if attempt > limit:
+            last = self.redis.hget(key, F.ERROR) or "o worker parou durante a tarefa"
+            self.give_up(message.task_id, raw, limit, str(last))
             return
+        self.mark_running(message)
+        try:
+            rows, size = self.export(message)
+        except Interrupted as exc:
+            self.interrupted(message, raw, exc.reason)
+            return
+        except ReportError as exc:
+            if not exc.transient:
+                self.fail(message.task_id, raw, exc)
+            elif attempt >= limit:
+                self.give_up(message.task_id, raw, limit, str(exc))
+            else:
+                self.retry_later(message, raw, attempt, exc)
+            return
+        self.done(message, raw, rows, size)
 
     def mark_running(self, message: Message) -> None:
         key = self.keys.task(message.task_id)
@@ -269,6 +282,7 @@ class Worker:
                 F.BYTES: 0,
             },
         )
+        self.redis.hdel(key, F.NEXT_ATTEMPT)  # the retry it announced is this attempt
         self.heartbeat(force=True)
 
     def export(self, message: Message) -> tuple[int, int]:
@@ -313,12 +327,16 @@ class Worker:
             return None
         return Status.CANCELLED if status == Status.CANCELLED else None
 
-    def retry_later(self, message: Message, attempt: int, error: ReportError) -> str | None:
-        """Wait before the next attempt, watching for cancellation and shutdown."""
+    def retry_later(self, message: Message, raw: bytes, attempt: int, error: ReportError) -> None:
+        """A transient error: the message waits in `Q:adiadas` until its retry is due, and this
+        worker serves other tasks meanwhile (docs/protocol.md, "Delayed retries")."""
         delay = retry_delay(self.settings.retry_base_s, attempt)
         next_at = iso(datetime.now(UTC) + timedelta(seconds=delay))
-        fields: Fields = {F.ERROR: str(error), F.ERROR_CODE: error.code, F.NEXT_ATTEMPT: next_at}
-        self.redis.hset(self.keys.task(message.task_id), mapping=fields)
+        keys = [self.keys.task(message.task_id), self.keys.processing(self.id), self.keys.retries]
+        args: list[bytes | str | int] = [raw, int(delay * 1000), str(error), error.code, next_at]
+        if not self.schedule_retry(keys=keys, args=args):
+            log.info("Tarefa cancelada (task_id=%s)", message.task_id)
+            return
         log.warning(
             "Falha temporária (task_id=%s, tentativa=%d): %s%s; nova tentativa em %.1fs",
             message.task_id,
@@ -327,15 +345,6 @@ class Worker:
             f" ({error.detail})" if error.detail else "",
             delay,
         )
-        end = time.monotonic() + delay
-        while time.monotonic() < end:
-            if self.stopping:
-                return SHUTDOWN
-            why = self.check()
-            if why:
-                return why
-            time.sleep(min(0.1, max(0.0, end - time.monotonic())))
-        return None
 
     # --- final states --------------------------------------------------------------------
 
