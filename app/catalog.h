@@ -36,6 +36,8 @@ typedef struct {
     char *sql; /* the SQL of the requested source (a whole file), NUL-terminated */
     int nparams;
     catalog_param params[PROTO_MAX_PARAMS];
+    int has_timeout; /* an @timeout line: its stall limit instead of TIMEOUT_TAREFA_S */
+    long timeout_s;
 } catalog_report;
 
 #define CATALOG_NOT_FOUND 1   /* catalog_load(): no such report file */

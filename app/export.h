@@ -22,6 +22,7 @@ typedef struct {
     int nparams;
     source *src;
     report_error err;
+    uint64_t rows_now; /* rows written so far, for the stall clock of the tick callback */
 } export_job;
 
 /* The process-wide buffers of the sources and sinks, allocated once (constant memory). Returns

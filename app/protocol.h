@@ -36,6 +36,10 @@
 #define PROTO_DEFAULT_MAX_ATTEMPTS 3
 #define PROTO_DEFAULT_RETRY_BASE_S 1
 #define PROTO_DEFAULT_SHUTDOWN_DEADLINE_S 20
+#define PROTO_DEFAULT_TASK_TIMEOUT_S 600
+#define PROTO_MAX_TASK_TIMEOUT_S 86400
+#define PROTO_DEFAULT_MAX_TASK_ROWS 0
+#define PROTO_DEFAULT_MAX_TASK_BYTES 0
 #define PROTO_DEFAULT_RETENTION_DAYS 7
 #define PROTO_RECORD_GRACE_S 86400
 #define PROTO_TASK_ID_PATTERN "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
@@ -127,6 +131,9 @@
 #define ERR_CANCELLED "cancelada"
 #define ERR_QUERY_TIMEOUT "tempo_esgotado"
 #define ERR_PERMISSION_DENIED "permissao_negada"
+#define ERR_STALLED "tarefa_parada"
+#define ERR_ROW_LIMIT "limite_linhas"
+#define ERR_BYTE_LIMIT "limite_bytes"
 #define ERR_INVALID_MESSAGE_TEXT "mensagem inválida"
 #define ERR_UNKNOWN_TYPE_TEXT "tipo de relatório desconhecido"
 #define ERR_INVALID_PARAMETER_TEXT "parâmetro inválido"
@@ -138,5 +145,8 @@
 #define ERR_CANCELLED_TEXT "tarefa cancelada"
 #define ERR_QUERY_TIMEOUT_TEXT "a consulta passou do tempo limite (STATEMENT_TIMEOUT_S)"
 #define ERR_PERMISSION_DENIED_TEXT "sem permissão para ler os dados do relatório"
+#define ERR_STALLED_TEXT "a tarefa parou de progredir: nenhuma linha nova no tempo limite (TIMEOUT_TAREFA_S ou @timeout do relatório)"
+#define ERR_ROW_LIMIT_TEXT "o relatório passou do limite de linhas por tarefa (MAX_LINHAS_TAREFA)"
+#define ERR_BYTE_LIMIT_TEXT "o relatório passou do limite de bytes por tarefa (MAX_BYTES_TAREFA)"
 
 #endif

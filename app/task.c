@@ -196,11 +196,24 @@ typedef struct {
     worker *w;
     char key[256];
     worker_check_result why; /* why the tick stopped the query */
+    const export_job *job;   /* the attempt's job: its rows feed the stall clock */
+    double stall_s;          /* the report's stall limit, 0 = none */
+    uint64_t last_rows;      /* rows when the clock last moved */
+    double moved_at;         /* monotonic time the rows last moved (or the attempt started) */
 } run_ctx;
 
 static int on_tick(void *ud) {
     run_ctx *p = ud;
     p->why = worker_check(p->w);
+    if (p->why == CHECK_CONTINUE && p->stall_s > 0) {
+        double now = clock_monotonic();
+        if (p->job->rows_now != p->last_rows) {
+            p->last_rows = p->job->rows_now;
+            p->moved_at = now;
+        } else if (now - p->moved_at >= p->stall_s) {
+            p->why = CHECK_STALLED;
+        }
+    }
     return p->why != CHECK_CONTINUE;
 }
 
@@ -233,8 +246,14 @@ static int mark_running(worker *w, const message *m, const char *key) {
 static int run_once(worker *w, const message *m, run_ctx *ctx, export_job *job, uint64_t *rows,
                     uint64_t *bytes) {
     ctx->why = CHECK_CONTINUE;
+    ctx->job = job;
+    ctx->stall_s = 0;
+    ctx->last_rows = 0;
+    ctx->moved_at = clock_monotonic();
     int rc = export_prepare(job, &w->cfg, m, on_tick, ctx);
     if (rc == WK_OK) {
+        ctx->stall_s =
+            job->report.has_timeout ? (double)job->report.timeout_s : w->cfg.task_timeout_s;
         log_info(m->task_id, "Executando consulta SQL pesada... (task_id=%s)", m->task_id);
         rc = export_stream(job, &w->cfg, m->arquivo, on_progress, ctx, rows, bytes);
     }
@@ -279,11 +298,16 @@ static void put_back(worker *w, const message *m, const char *key, const char *r
 }
 
 static void interrupted(worker *w, const message *m, const char *key, const char *raw, size_t len,
-                        worker_check_result why) {
+                        worker_check_result why, double stall_s) {
     if (why == CHECK_CANCELLED) {
         final_state f = {STATUS_CANCELLED, NULL, NULL, 0, 0, NULL};
         (void)record(w, m->task_id, raw, len, &f);
         log_info(m->task_id, "Tarefa cancelada (task_id=%s)", m->task_id);
+    } else if (why == CHECK_STALLED) {
+        char error[WK_ERRSTR_LEN];
+        snprintf(error, sizeof error, "%s: %g s sem linhas novas", ERR_STALLED_TEXT,
+                 stall_s);
+        fail(w, m->task_id, raw, len, ERR_STALLED, error, "");
     } else {
         put_back(w, m, key, raw, len);
     }
@@ -325,7 +349,7 @@ static void attempts(worker *w, const message *m, const char *raw, size_t len) {
         return;
     }
     if (job.err.interrupted && ctx.why != CHECK_CONTINUE)
-        interrupted(w, m, ctx.key, raw, len, ctx.why);
+        interrupted(w, m, ctx.key, raw, len, ctx.why, ctx.stall_s);
     else if (!job.err.transient)
         fail(w, m->task_id, raw, len, job.err.code, job.err.errstr, job.err.detail);
     else if (attempt >= w->cfg.max_attempts)

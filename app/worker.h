@@ -33,7 +33,12 @@ typedef struct {
 } worker;
 
 /* Why a running task must stop now (worker_check). */
-typedef enum { CHECK_CONTINUE = 0, CHECK_CANCELLED, CHECK_SHUTDOWN } worker_check_result;
+typedef enum {
+    CHECK_CONTINUE = 0,
+    CHECK_CANCELLED,
+    CHECK_SHUTDOWN,
+    CHECK_STALLED /* no new row for the report's stall timeout (set by the task's tick) */
+} worker_check_result;
 
 /* Prepares `w` from a loaded configuration; `stopping` becomes non-zero on SIGTERM/SIGINT, and
  * the signal handler may shut down `*pop_fd` (when >= 0) to end a blocking pop at once. */

@@ -20,7 +20,13 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
-from relatorios.protocol import PARAM_NAME_RE, REPORT_TYPE_RE, SOURCE_SQLITE, SOURCES
+from relatorios.protocol import (
+    MAX_TASK_TIMEOUT_S,
+    PARAM_NAME_RE,
+    REPORT_TYPE_RE,
+    SOURCE_SQLITE,
+    SOURCES,
+)
 from relatorios.sql_params import SqlParamError, param_names
 
 KINDS = ("text", "integer", "date", "department")
@@ -50,6 +56,7 @@ class Report:
     sql: str  # the SQL of <TYPE>.sql
     sources: tuple[str, ...] = (SOURCE_SQLITE,)
     dialects: tuple[tuple[str, str], ...] = ()  # (source, SQL of <source>/<TYPE>.sql)
+    timeout_s: int | None = None  # `@timeout N`: its stall limit instead of TIMEOUT_TAREFA_S
 
     def sql_for(self, source: str) -> str:
         """The SQL this report runs on `source` (one of `sources`)."""
@@ -102,6 +109,7 @@ def load_report(path: Path) -> Report:
         sql=sql,
         sources=sources,
         dialects=dialects,
+        timeout_s=_timeout(path.name, meta.get("timeout")),
     )
     for source in sources:
         where = path.name if source not in dict(dialects) else f"{source}/{path.name}"
@@ -109,6 +117,14 @@ def load_report(path: Path) -> Report:
     if SOURCE_SQLITE in sources and not sqlite3.complete_statement(report.sql_for(SOURCE_SQLITE)):
         raise CatalogError(f"{path.name}: SQL is not one complete statement")
     return report
+
+
+def _timeout(file: str, line: str | None) -> int | None:
+    if line is None:
+        return None
+    if not re.fullmatch(r"[0-9]{1,5}", line) or int(line) > MAX_TASK_TIMEOUT_S:
+        raise CatalogError(f"{file}: @timeout must be whole seconds, 0 to {MAX_TASK_TIMEOUT_S}")
+    return int(line)
 
 
 def _sources(file: str, line: str | None, dialects: tuple[tuple[str, str], ...]) -> tuple[str, ...]:

@@ -68,6 +68,16 @@ PROGRESS_EVERY_ROWS = 10_000
 DEFAULT_MAX_ATTEMPTS = 3
 DEFAULT_RETRY_BASE_S = 1
 DEFAULT_SHUTDOWN_DEADLINE_S = 20
+# A running task whose row count has not moved for this long is stopped and failed
+# (`tarefa_parada`); settable per report (`-- @timeout N` in the catalog) and by TIMEOUT_TAREFA_S.
+# 0 turns the check off. The count starts when the attempt starts: it includes the query's time
+# to the first row.
+DEFAULT_TASK_TIMEOUT_S = 600
+MAX_TASK_TIMEOUT_S = 86_400
+# Limits of one task's output (MAX_LINHAS_TAREFA, MAX_BYTES_TAREFA): past them the task fails
+# (`limite_linhas`, `limite_bytes`) and its `.part` is removed. 0 means no limit.
+DEFAULT_MAX_TASK_ROWS = 0
+DEFAULT_MAX_TASK_BYTES = 0
 DEFAULT_RETENTION_DAYS = 7
 # A finished task's record outlives its retention by this much (its file is gone by then).
 RECORD_GRACE_S = 86_400
@@ -154,6 +164,9 @@ class ErrorCode(StrEnum):
     CANCELLED = "cancelada"
     QUERY_TIMEOUT = "tempo_esgotado"
     PERMISSION_DENIED = "permissao_negada"
+    STALLED = "tarefa_parada"
+    ROW_LIMIT = "limite_linhas"
+    BYTE_LIMIT = "limite_bytes"
 
 
 # The Portuguese text of each code when there is nothing more specific to say. Workers may word
@@ -170,6 +183,10 @@ ERROR_TEXTS: dict[ErrorCode, str] = {
     ErrorCode.CANCELLED: "tarefa cancelada",
     ErrorCode.QUERY_TIMEOUT: "a consulta passou do tempo limite (STATEMENT_TIMEOUT_S)",
     ErrorCode.PERMISSION_DENIED: "sem permissão para ler os dados do relatório",
+    ErrorCode.STALLED: "a tarefa parou de progredir: nenhuma linha nova no tempo limite "
+    "(TIMEOUT_TAREFA_S ou @timeout do relatório)",
+    ErrorCode.ROW_LIMIT: "o relatório passou do limite de linhas por tarefa (MAX_LINHAS_TAREFA)",
+    ErrorCode.BYTE_LIMIT: "o relatório passou do limite de bytes por tarefa (MAX_BYTES_TAREFA)",
 }
 
 

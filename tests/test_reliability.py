@@ -410,3 +410,60 @@ def test_chaos_kills_and_a_redis_restart_lose_nothing(
         assert csv_rows(worker_env.export_dir / task.file) == expected
     assert not list(worker_env.export_dir.glob("*.part"))
     assert all(w.poll() is None for w in workers)
+
+
+# Rows come only after the whole count: no new row for seconds.
+COUNT_SQL = """WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {rows})
+SELECT count(*) AS total FROM n;
+"""
+
+
+@pytest.mark.parametrize("kind", WORKER_KINDS)
+def test_a_task_without_new_rows_for_its_timeout_is_stopped_and_failed(
+    kind: str, slow_env: WorkerEnv, start_worker: StartWorker, redis_client: redis.Redis
+) -> None:
+    catalog = slow_env.catalog_dir
+    (catalog / "PARADO.sql").write_text(COUNT_SQL.format(rows=200_000_000))
+    # Its own @timeout lets this one compute for a while before its single row.
+    tolerated = "-- @title Demorado mas previsto\n-- @timeout 60\n" + COUNT_SQL.format(
+        rows=3_000_000
+    )
+    (catalog / "TOLERADO.sql").write_text(tolerated)
+    slow_env.extra["TIMEOUT_TAREFA_S"] = "1"
+    start_worker(kind, slow_env)
+    began = time.monotonic()
+    stalled = push(redis_client, slow_env.queue, "PARADO", {})
+    final = wait_final(redis_client, slow_env, stalled.task_id, 30)
+    assert time.monotonic() - began < 10
+    assert final["status"] == "falhou" and final["erro_codigo"] == ErrorCode.STALLED, final
+    assert "parou de progredir" in final["erro"] and final["tentativas"] == "1"
+    assert not list(slow_env.export_dir.iterdir()), "no .part, no file"
+    # Rows flowing for longer than the timeout are progress, and @timeout overrides the setting.
+    for report in ("LENTO", "TOLERADO"):
+        task = push(redis_client, slow_env.queue, report, {})
+        assert wait_final(redis_client, slow_env, task.task_id, 120)["status"] == "concluido"
+
+
+@pytest.mark.parametrize("kind", WORKER_KINDS)
+@pytest.mark.parametrize(
+    ("setting", "code"),
+    [("MAX_LINHAS_TAREFA", ErrorCode.ROW_LIMIT), ("MAX_BYTES_TAREFA", ErrorCode.BYTE_LIMIT)],
+)
+def test_a_task_past_its_row_or_byte_limit_fails_and_leaves_no_file(
+    kind: str,
+    setting: str,
+    code: ErrorCode,
+    slow_env: WorkerEnv,
+    start_worker: StartWorker,
+    redis_client: redis.Redis,
+) -> None:
+    slow_env.extra[setting] = "5000"
+    start_worker(kind, slow_env)
+    big = push(redis_client, slow_env.queue, "LENTO", {})
+    final = wait_final(redis_client, slow_env, big.task_id, 30)
+    assert final["status"] == "falhou" and final["erro_codigo"] == code, final
+    assert setting in final["erro"] and "5000" in final["erro"]
+    assert final["tentativas"] == "1", "a limit is not retried"
+    assert not list(slow_env.export_dir.iterdir()), "no .part, no file"
+    small = push(redis_client, slow_env.queue, "RAPIDO", {})
+    assert wait_final(redis_client, slow_env, small.task_id)["status"] == "concluido"

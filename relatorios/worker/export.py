@@ -53,16 +53,19 @@ def export(
     progress: Progress,
     progress_every: int,
     stop: StopCheck,
+    written: Progress | None = None,
 ) -> tuple[int, int]:
     """Write the report's rows to `target` atomically. Returns (rows, bytes).
 
-    Raises ReportError or Interrupted; in every failure the `.part` file is removed.
+    `written` is called after every batch with the rows and bytes so far (the stall clock and the
+    task's limits; it may raise ReportError). Raises ReportError or Interrupted; in every failure
+    the `.part` file is removed.
     """
     source = open_source(stop)
     part = target.with_name(target.name + ".part")
     try:
         source.run(report.sql_for(source.name), params)
-        rows, size = _write(source, part, progress, progress_every)
+        rows, size = _write(source, part, progress, progress_every, written)
         os.replace(part, target)
         return rows, size
     except ReportError:
@@ -77,7 +80,9 @@ def export(
         source.close()
 
 
-def _write(source: Source, part: Path, progress: Progress, every: int) -> tuple[int, int]:
+def _write(
+    source: Source, part: Path, progress: Progress, every: int, written: Progress | None
+) -> tuple[int, int]:
     rows = 0
     next_report = every
     try:
@@ -87,6 +92,8 @@ def _write(source: Source, part: Path, progress: Progress, every: int) -> tuple[
             for batch in source.batches():
                 sink.rows(batch)
                 rows += len(batch)
+                if written is not None:
+                    written(rows, sink.tell())
                 if rows >= next_report:
                     progress(rows, sink.tell())
                     next_report = rows + every

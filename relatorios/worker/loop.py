@@ -58,6 +58,7 @@ from relatorios.worker.state import Fields, TaskStates, recover
 
 log = logging.getLogger("relatorios.worker")
 SHUTDOWN = "desligamento"
+STALLED = "parada"  # no new row for the report's stall timeout
 WAITING = "Aguardando por tarefas na fila '%s' (Comando BRPOP)..."
 
 
@@ -87,6 +88,10 @@ class Worker:
         self.popping = False
         self.deadline = math.inf
         self.current: str | None = None
+        # The stall clock of the running attempt: rows seen, when they last moved, the limit.
+        self.rows_seen = 0
+        self.moved_at = math.inf
+        self.stall_s = 0.0
         self.started_at = now_iso()
         self._last_beat = self._last_watch = self._last_recover = -math.inf
 
@@ -310,13 +315,34 @@ class Worker:
         target = self.settings.export_dir / message.file
         every = self.settings.progress_every
         source = partial(open_source, self.settings)
-        return export(report, params, source, target, progress, every, self.check)
+        self.stall_s = (
+            self.settings.task_timeout_s if report.timeout_s is None else report.timeout_s
+        )
+        self.rows_seen, self.moved_at = 0, time.monotonic()
+        try:
+            return export(report, params, source, target, progress, every, self.check, self.written)
+        finally:
+            self.moved_at = math.inf
+
+    def written(self, rows: int, size: int) -> None:
+        """After every batch: the stall clock restarts, and the task's limits are enforced."""
+        if rows != self.rows_seen:
+            self.rows_seen, self.moved_at = rows, time.monotonic()
+        limit_rows, limit_bytes = self.settings.max_task_rows, self.settings.max_task_bytes
+        if limit_rows and rows > limit_rows:
+            text = f"{ERROR_TEXTS[ErrorCode.ROW_LIMIT]}: mais de {limit_rows} linhas"
+            raise ReportError(ErrorCode.ROW_LIMIT, text)
+        if limit_bytes and size > limit_bytes:
+            text = f"{ERROR_TEXTS[ErrorCode.BYTE_LIMIT]}: mais de {limit_bytes} bytes"
+            raise ReportError(ErrorCode.BYTE_LIMIT, text)
 
     def check(self) -> str | None:
         """Called while a task runs: why it must stop now (cancelled, shutdown), or None."""
         now = time.monotonic()
         if self.stopping and now >= self.deadline:
             return SHUTDOWN
+        if self.stall_s and now - self.moved_at >= self.stall_s:
+            return STALLED
         if now - self._last_watch < WATCH_EVERY_S or self.current is None:
             return None
         self._last_watch = now
@@ -366,6 +392,9 @@ class Worker:
         if reason == Status.CANCELLED:
             self.record(message.task_id, raw, Status.CANCELLED, {})
             log.info("Tarefa cancelada (task_id=%s)", message.task_id)
+        elif reason == STALLED:
+            text = f"{ERROR_TEXTS[ErrorCode.STALLED]}: {self.stall_s:g} s sem linhas novas"
+            self.fail(message.task_id, raw, ReportError(ErrorCode.STALLED, text))
         else:
             self.states.put_back(message.task_id, raw)
             log.info("Tarefa devolvida à fila no desligamento (task_id=%s)", message.task_id)
