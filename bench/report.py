@@ -505,11 +505,14 @@ def _method() -> str:
 - Databases are generated once by `relatorios.dbgen` (seed 42) into `var/bench/` and reused.
 - Contenders of one benchmark alternate (the order rotates each repetition) on the same data,
   after one untimed `count(*)` that warms the page cache. Times are medians; peak RSS is the
-  largest of the repetitions, read from the kernel (`wait4` rusage for one-shot processes,
-  `VmHWM` for workers: the figure `/usr/bin/time -v` prints as "Maximum resident set size").
-  MB = 10^6 bytes.
+  largest of the repetitions, read from the kernel: GNU `time`'s "Maximum resident set size"
+  for one-shot processes, `VmHWM` for workers. Each is the contender's own process: a `wait4()`
+  of the benchmark's own child would count the 45 MB of the benchmark process it was forked
+  from (Linux keeps `ru_maxrss` across `exec`), which is what earlier reports showed for the
+  sqlite3 shell (45.3 MB; its own peak is about 6 MB). MB = 10^6 bytes.
 - A private `redis-server` is started for the run, configured as `make run` starts it.
 - Benchmarks are not tests: they never run in `make test` and never fail a build.
+- Where the Python worker's time and memory go, and what was tried: docs/profiling.md.
 """
 
 

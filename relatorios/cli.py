@@ -85,7 +85,13 @@ def main(argv: list[str] | None = None) -> int:
         from relatorios.settings import get_settings
 
         settings = get_settings()
-        uvicorn.run(FACTORY, factory=True, host=settings.host, port=settings.port)
+        uvicorn.run(
+            FACTORY,
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=settings.api_workers,
+        )
         return 0
     if args.comando == "worker":
         return run_worker(args.kind or "python")

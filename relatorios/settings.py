@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     state_dir: Path = Field(REPO_ROOT / "var", description="make run's private Redis files")
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
+    # uvicorn worker processes behind one port: each has its own event loop and Redis client;
+    # everything they share lives in Redis (docs/operations.md).
+    api_workers: int = Field(1, ge=1, le=64, validation_alias="API_WORKERS")
     log_format: Literal["text", "json"] = "text"
     progress_every: int = Field(PROGRESS_EVERY_ROWS, ge=1)
     # Reliability (docs/protocol.md): the environment names are the protocol's Portuguese ones.

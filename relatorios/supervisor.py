@@ -96,6 +96,8 @@ class Supervisor:
             str(settings.port),
             "--timeout-graceful-shutdown",
             str(int(API_GRACE_S)),
+            "--workers",
+            str(settings.api_workers),
         ]
         self.api = Child("api", api)
         command = worker_command(pick_worker_kind(kind))

@@ -276,3 +276,24 @@ def _healthy(url: str) -> bool:
         return httpx.get(f"{url}/health", timeout=2).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+def test_api_workers_run_that_many_api_processes_behind_one_port(
+    up_env: dict[str, str], tmp_path: Path, start_up: StartUp
+) -> None:
+    up = start_up(dict(up_env, API_WORKERS="2"), tmp_path / "up.log", 0)
+    api = next(
+        child
+        for child in psutil.Process(up.proc.pid).children()
+        if "uvicorn" in " ".join(child.cmdline())
+    )
+
+    def servers() -> list[psutil.Process]:  # uvicorn's own children: multiprocessing spawns
+        return [c for c in api.children() if "spawn_main" in " ".join(c.cmdline())]
+
+    wait_until(lambda: len(servers()) == 2, 30, "two API processes")
+    for _ in range(20):
+        assert httpx.post(f"{up.url}/gerar-relatorio", json=SPEC_EXAMPLE_2).status_code == 202
+    children = psutil.Process(up.proc.pid).children(recursive=True)
+    assert up.interrupt() == 0
+    assert not [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]

@@ -15,10 +15,8 @@ from functools import partial
 from pathlib import Path
 from types import FrameType
 
-import psycopg
 import redis
 
-from relatorios import postgres
 from relatorios.catalog import CatalogError, load_report
 from relatorios.logs import current_task, setup_logging
 from relatorios.protocol import (
@@ -113,6 +111,11 @@ class Worker:
         if not self.settings.database_url.startswith(POSTGRESQL_URL_PREFIXES):
             log.error("DATABASE_URL deve começar com postgresql:// ou postgres://")
             return False
+        # Imported here: psycopg weighs about 20 MB, which a SQLite worker never needs.
+        import psycopg
+
+        from relatorios import postgres
+
         backoff = REDIS_BACKOFF_FIRST_S
         while not self.stopping:
             try:
