@@ -467,3 +467,16 @@ def test_a_task_past_its_row_or_byte_limit_fails_and_leaves_no_file(
     assert not list(slow_env.export_dir.iterdir()), "no .part, no file"
     small = push(redis_client, slow_env.queue, "RAPIDO", {})
     assert wait_final(redis_client, slow_env, small.task_id)["status"] == "concluido"
+
+
+def test_the_api_moves_due_retries_to_the_queue_when_it_reads_its_depth(
+    worker_env: WorkerEnv, start_api: StartApi, redis_client: redis.Redis
+) -> None:
+    """No worker around: whoever looks at the queue first moves the retries that are due."""
+    api = start_api(worker_env)
+    keys = Keys(worker_env.queue)
+    far = int(time.time() * 1000) + 3_600_000
+    redis_client.zadd(keys.retries, {"devida": 0, "futura": far})
+    assert httpx.get(f"{api.url}/health").json()["fila"] == 1
+    assert redis_client.lrange(keys.queue, 0, -1) == ["devida"]
+    assert redis_client.zrange(keys.retries, 0, -1) == ["futura"]
