@@ -109,8 +109,11 @@ class Supervisor:
         self.redis_started = 0.0
         self.redis_exited_at: float | None = None
 
-    def stop(self, _signum: int, _frame: FrameType | None) -> None:
-        if self.stopping and not self.forced:
+    def stop(self, signum: int, _frame: FrameType | None) -> None:
+        """The first SIGINT or SIGTERM stops in order; a second Ctrl-C (SIGINT) stops at once.
+        A repeated SIGTERM does not: `make run`'s make forwards the SIGTERM its process group got
+        to us, so one `kill -TERM -- -PGID` arrives twice."""
+        if self.stopping and not self.forced and signum == signal.SIGINT:
             self.forced = True
             print(
                 "\nSegundo Ctrl-C: parando tudo já (tarefas em andamento voltam à fila no "

@@ -16,7 +16,7 @@ import httpx
 import psutil
 import pytest
 
-from tests.conftest import PG_READER_PASSWORD, PgDatabase, WorkerEnv, free_port, wait_until
+from tests.conftest import PG_READER_PASSWORD, REPO, PgDatabase, WorkerEnv, free_port, wait_until
 from tests.helpers import SLOW_ROWS, SLOW_SQL, slow_catalog
 
 SPEC_EXAMPLE_2 = {"tipo_relatorio": "PAGAMENTOS_PENDENTES", "parametros": {}}
@@ -24,7 +24,9 @@ StartUp = Callable[..., "Up"]
 
 
 class Up:
-    def __init__(self, env: dict[str, str], log: Path, workers: int, kind: str = "python") -> None:
+    def __init__(
+        self, env: dict[str, str], log: Path, workers: int, kind: str = "python", make: bool = False
+    ) -> None:
         self.port = int(env["PORT"])
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log
@@ -36,6 +38,8 @@ class Up:
             "--workers",
             str(workers),
         ]
+        if make:  # `make run` itself: make stays the parent of `relatorios up`
+            cmd = ["make", "-s", "-C", str(REPO), "run", f"WORKER={kind}", f"WORKERS={workers}"]
         # A process group of its own, as a terminal gives `make run`: the tests signal the group.
         self.proc = subprocess.Popen(
             cmd, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True
@@ -82,8 +86,10 @@ def start_up() -> Iterator[StartUp]:
     """Start `relatorios up`; whatever the test does, nothing it started outlives it."""
     started: list[Up] = []
 
-    def start(env: dict[str, str], log: Path, workers: int, kind: str = "python") -> Up:
-        up = Up(env, log, workers, kind)
+    def start(
+        env: dict[str, str], log: Path, workers: int, kind: str = "python", make: bool = False
+    ) -> Up:
+        up = Up(env, log, workers, kind, make)
         started.append(up)
         return up
 
@@ -224,6 +230,31 @@ def test_a_signal_to_the_whole_group_stops_in_order_within_the_deadline_and_lose
     assert "Tarefa devolvida à fila no desligamento" in text, text
     assert "Redis indisponível" not in text and "Conexão com o Redis perdida" not in text, text
     again = start_up(env, log, 1, kind)
+    finishes_after_restart(again, task_id, Path(env["EXPORT_DIR"]))
+    assert again.interrupt() == 0
+
+
+def test_make_run_stops_in_order_when_its_whole_group_gets_sigterm(
+    up_env: dict[str, str], tmp_path: Path, start_up: StartUp
+) -> None:
+    """make forwards the SIGTERM of its group to `relatorios up`: still one orderly stop."""
+    env = slow_up_env(up_env, tmp_path, "c")
+    log = tmp_path / "make.log"
+    up = start_up(env, log, 1, "c", make=True)
+    task_id = start_long_report(up)
+    children = up.tree
+    began = time.monotonic()
+    up.signal_group(signal.SIGTERM)  # make exits at once; `relatorios up` stops in order
+
+    def stopped() -> bool:
+        return not [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
+
+    wait_until(stopped, DEADLINE_S + 5, "every process of make run to stop")
+    assert time.monotonic() - began <= DEADLINE_S + 5
+    text = log.read_text()
+    assert "Tarefa devolvida à fila no desligamento" in text and "Tudo parado" in text, text
+    assert "Segundo Ctrl-C" not in text and "Redis indisponível" not in text, text
+    again = start_up(env, log, 1, "c")
     finishes_after_restart(again, task_id, Path(env["EXPORT_DIR"]))
     assert again.interrupt() == 0
 
