@@ -274,6 +274,11 @@ class TaskStore:
             await self._redis.eval(MOVE_DUE_RETRIES_LUA, 2, *keys, RETRY_MOVE_BATCH)
             return int(await self._redis.llen(self._keys.queue))
 
+    async def retries_waiting(self) -> int:
+        """Tasks waiting for their next attempt (`Q:adiadas`)."""
+        with redis_errors():
+            return int(await self._redis.zcard(self._keys.retries))
+
     async def task_count(self) -> int:
         """Tasks in the index `Q:tarefas` (every task not swept by the retention yet)."""
         with redis_errors():

@@ -480,3 +480,5 @@ def test_the_api_moves_due_retries_to_the_queue_when_it_reads_its_depth(
     assert httpx.get(f"{api.url}/health").json()["fila"] == 1
     assert redis_client.lrange(keys.queue, 0, -1) == ["devida"]
     assert redis_client.zrange(keys.retries, 0, -1) == ["futura"]
+    scrape = httpx.get(f"{api.url}/metrics").text.splitlines()
+    assert "relatorios_tentativas_adiadas 1.0" in scrape and "relatorios_fila_tamanho 1.0" in scrape
