@@ -323,7 +323,17 @@ def analyse(figures: Figures) -> dict[str, Any]:
         "rss_first": statistics.median(rss_first) if rss_first else float("nan"),
         "rss_last": statistics.median(rss_last) if rss_last else float("nan"),
         "rss_max": max((m for _, _, m in figures.rss), default=float("nan")),
+        "longest_life_min": longest_life(figures),
+        "rss_samples": figures.rss,
     }
+
+
+def longest_life(figures: Figures) -> float:
+    """Minutes between the first and last memory sample of the longest-lived worker process."""
+    spans: dict[int, list[float]] = {}
+    for minute, pid, _ in figures.rss:
+        spans.setdefault(pid, []).append(minute)
+    return max((max(t) - min(t) for t in spans.values()), default=0.0)
 
 
 def plot(figures: Figures) -> None:
@@ -368,13 +378,14 @@ def write_doc(figures: Figures, result: dict[str, Any], requested: float) -> Non
     exits = ", ".join(f"{s:.1f} s" for s in figures.ctrl_c_exits_s)
     events = "\n".join(f"| {m:.1f} | {w} |" for m, w in figures.events)
     partial = len(result["parts"]) + len(result["bad_files"])
+    kind_name = "C" if figures.worker == "c" else "Python"
     waits = f"{result['wait_p50']:.2f} s / {result['wait_p99']:.2f} s"
     rss = f"{result['rss_first']:.1f} / {result['rss_last']:.1f} MiB; {result['rss_max']:.1f} MiB"
     DOC.write_text(
         f"""# Reliability: the soak run
 
 `make soak` (`bench/soak.py`, `SOAK_MINUTOS=30` by default; not part of `make test`) runs the
-whole system as `make run` does (`relatorios up`, its private Redis, two {figures.worker}
+whole system as `make run` does (`relatorios up`, its private Redis, two {kind_name}
 workers) under a steady load and repeated failures, then checks that nothing was lost. The figures
 below come from a real run on this machine ({figures.started}, 2 shared cores, other work running
 beside it).
@@ -422,6 +433,23 @@ when a task's worker was killed on each of its attempts).
 ![Worker RSS over time](reliability.png)
 
 Each line is one worker process (a killed worker's line stops, its replacement's starts).
+With a `kill -9` every minute between two workers, no worker process lives long: the longest
+lived {result["longest_life_min"]:.1f} minutes. So the plot shows memory that does not grow over
+each process's life and the same level in every process from the first minute to the last; it is
+not a 30-minute trend of one process (`make bench` measures one worker's memory on large
+reports).
+
+## What this run does not cover
+
+- Only the {kind_name} worker: `make soak` runs one kind (`python -m bench.soak --worker
+  python` runs the other).
+- The Redis restarts are graceful (SIGTERM: Redis writes its append-only file). A `kill -9` of
+  `make run`'s Redis is tested in `tests/test_supervisor.py`; with `appendfsync everysec` it may
+  lose the last second of writes, so a soak that `kill -9`s Redis could count tasks accepted in
+  that second as lost.
+- Most `DELETE`s arrive after the task is already done (small reports take milliseconds): the
+  API answers 409 and the task stays `concluido`; the cancellations that took effect are in the
+  final states above.
 
 ## Events
 
