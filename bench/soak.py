@@ -38,7 +38,6 @@ from bench.measure import REPO
 
 WORK = REPO / "var" / "soak"
 DOC = REPO / "docs" / "reliability.md"
-PLOT = REPO / "docs" / "reliability.png"
 QUEUE = "soak"
 LARGE_ROWS = 1_500_000  # a couple of seconds for the C worker
 LARGE_SQL = f"""-- @title Grande (soak)
@@ -336,7 +335,7 @@ def longest_life(figures: Figures) -> float:
     return max((max(t) - min(t) for t in spans.values()), default=0.0)
 
 
-def plot(figures: Figures) -> None:
+def plot(figures: Figures, path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -362,10 +361,10 @@ def plot(figures: Figures) -> None:
     )
     ax.set_ylim(bottom=0)
     fig.tight_layout()
-    fig.savefig(PLOT, dpi=90)
+    fig.savefig(path, dpi=90)
 
 
-def write_doc(figures: Figures, result: dict[str, Any], requested: float) -> None:
+def write_doc(figures: Figures, result: dict[str, Any], requested: float, doc: Path) -> None:
     short = (
         f"\n**This run was shortened**: {figures.minutes:g} minutes instead of the default 30 "
         "(`make soak` runs 30). The schedule below scales with the duration only where it says "
@@ -381,7 +380,7 @@ def write_doc(figures: Figures, result: dict[str, Any], requested: float) -> Non
     kind_name = "C" if figures.worker == "c" else "Python"
     waits = f"{result['wait_p50']:.2f} s / {result['wait_p99']:.2f} s"
     rss = f"{result['rss_first']:.1f} / {result['rss_last']:.1f} MiB; {result['rss_max']:.1f} MiB"
-    DOC.write_text(
+    doc.write_text(
         f"""# Reliability: the soak run
 
 `make soak` (`bench/soak.py`, `SOAK_MINUTOS=30` by default; not part of `make test`) runs the
@@ -430,7 +429,7 @@ conditional write succeeds, so the log line is the record); "partial" looks at `
 everything has stopped. Failed tasks are not lost: their code says why (`tentativas_esgotadas`
 when a task's worker was killed on each of its attempts).
 
-![Worker RSS over time](reliability.png)
+![Worker RSS over time]({doc.with_suffix(".png").name})
 
 Each line is one worker process (a killed worker's line stops, its replacement's starts).
 With a `kill -9` every minute between two workers, no worker process lives long: the longest
@@ -467,11 +466,12 @@ def main() -> int:
     )
     parser.add_argument("--worker", choices=("c", "python"), default="c")
     parser.add_argument("--transacoes", type=int, default=200_000)
+    parser.add_argument("--doc", type=Path, default=DOC, help="where the report goes")
     args = parser.parse_args()
     figures = soak(args.minutos, args.worker, args.transacoes)
     result = analyse(figures)
-    plot(figures)
-    write_doc(figures, result, args.minutos)
+    plot(figures, args.doc.with_suffix(".png"))
+    write_doc(figures, result, args.minutos, args.doc)
     (WORK / "result.json").write_text(json.dumps(result, indent=2))
     print(json.dumps({k: v for k, v in result.items() if k not in ("lost",)}, indent=2))
     bad = result["lost"] or result["duplicated"] or result["parts"] or result["bad_files"]
