@@ -435,8 +435,8 @@ Each line is one worker process (a killed worker's line stops, its replacement's
 With a `kill -9` every minute between two workers, no worker process lives long: the longest
 lived {result["longest_life_min"]:.1f} minutes. So the plot shows memory that does not grow over
 each process's life and the same level in every process from the first minute to the last; it is
-not a 30-minute trend of one process (`make bench` measures one worker's memory on large
-reports).
+not a {figures.minutes:g}-minute trend of one process (`make bench` measures one worker's
+memory on large reports).
 
 ## What this run does not cover
 
@@ -473,7 +473,9 @@ def main() -> int:
     plot(figures, args.doc.with_suffix(".png"))
     write_doc(figures, result, args.minutos, args.doc)
     (WORK / "result.json").write_text(json.dumps(result, indent=2))
-    print(json.dumps({k: v for k, v in result.items() if k not in ("lost",)}, indent=2))
+    print(
+        json.dumps({k: v for k, v in result.items() if k not in ("lost", "rss_samples")}, indent=2)
+    )
     bad = result["lost"] or result["duplicated"] or result["parts"] or result["bad_files"]
     return 1 if bad else 0
 
