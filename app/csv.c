@@ -29,7 +29,8 @@ int csv_open(csv_writer *w, const char *path, unsigned char *buf, size_t cap) {
     memset(w, 0, sizeof *w);
     w->buf = buf;
     w->cap = cap;
-    w->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    /* A new file only: never through a symlink, never into a file that is already there. */
+    w->fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
     return w->fd < 0 ? fail(w, errno) : WK_OK;
 }
 

@@ -71,8 +71,45 @@ static const message_param *given(const message *m, const char *name) {
     return NULL;
 }
 
+/* 1 if `s` is a real calendar date written YYYY-MM-DD (as Python's date.fromisoformat reads it
+ * for that form). */
+static int is_date(const char *s) {
+    if (strlen(s) != 10 || s[4] != '-' || s[7] != '-') return 0;
+    for (int i = 0; i < 10; i++)
+        if (i != 4 && i != 7 && (s[i] < '0' || s[i] > '9')) return 0;
+    int y = atoi(s), mo = atoi(s + 5), d = atoi(s + 8);
+    static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    if (y < 1 || mo < 1 || mo > 12 || d < 1) return 0;
+    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    return d <= days[mo - 1] + (mo == 2 && leap);
+}
+
+/* Why the message's value `p` is not one the API would have accepted for an integer or date
+ * parameter `c` (its kind, min and max), or NULL; text and null bind as they are. `why` holds the
+ * words, the same as relatorios/worker/export.py's. */
+static const char *value_problem(const catalog_param *c, const message_param *p, char *why,
+                                 size_t cap) {
+    long long n;
+    if (p->kind == PARAM_NULL || (c->kind != KIND_INTEGER && c->kind != KIND_DATE)) return NULL;
+    if (c->kind == KIND_INTEGER) {
+        if (p->kind != PARAM_NUMBER || !message_param_is_integral(p, &n))
+            return "deve ser um número inteiro";
+        if ((c->has_min && n < c->min) || (c->has_max && n > c->max)) {
+            char lo[24] = "-", hi[24] = "-";
+            if (c->has_min) snprintf(lo, sizeof lo, "%lld", c->min);
+            if (c->has_max) snprintf(hi, sizeof hi, "%lld", c->max);
+            snprintf(why, cap, "fora do intervalo [%s, %s]", lo, hi);
+            return why;
+        }
+        return NULL;
+    }
+    if (p->kind != PARAM_TEXT || !is_date(p->text)) return "deve ser uma data AAAA-MM-DD";
+    return NULL;
+}
+
 /* Every declared parameter gets a value (the message's, or its default when optional), and the
- * message may not carry one the report does not declare: parametro_invalido, naming it. */
+ * message may not carry one the report does not declare, nor a value outside what the catalog
+ * allows (kind, min, max): parametro_invalido, naming it. */
 static int resolve_params(export_job *job, const message *m) {
     const catalog_report *r = &job->report;
     for (int i = 0; i < r->nparams; i++)
@@ -83,6 +120,14 @@ static int resolve_params(export_job *job, const message *m) {
         if (catalog_param_named(r, m->params[k].name) == NULL)
             return report_fail(&job->err, ERR_INVALID_PARAMETER, 0, "parâmetro desconhecido: %s",
                                m->params[k].name);
+    for (int k = 0; k < m->nparams; k++) {
+        char why[96];
+        const char *problem = value_problem(catalog_param_named(r, m->params[k].name),
+                                            &m->params[k], why, sizeof why);
+        if (problem != NULL)
+            return report_fail(&job->err, ERR_INVALID_PARAMETER, 0, "parâmetro inválido: %s (%s)",
+                               m->params[k].name, problem);
+    }
     for (int i = 0; i < r->nparams; i++) {
         const message_param *p = given(m, r->params[i].name);
         job->params[i].name = r->params[i].name;
@@ -176,7 +221,13 @@ int export_stream(export_job *job, const config *cfg, const char *arquivo,
     /* The first row runs the query: its errors come before any file exists. */
     int first = job->src->ops->next(job->src, row);
     if (first == WK_ERR) return WK_ERR;
-    int rc = write_file(job, cfg, arquivo, part, row, first, progress, ud, rows, bytes);
+    /* A leftover of an interrupted attempt (or anything planted there, a symlink included) is
+     * removed, not followed: unlink(2) removes the link itself, and the .part is then created
+     * with O_EXCL | O_NOFOLLOW (csv_open). */
+    int rc = WK_OK;
+    if (unlink(part) != 0 && errno != ENOENT) rc = write_failed(&job->err, arquivo, errno);
+    if (rc == WK_OK)
+        rc = write_file(job, cfg, arquivo, part, row, first, progress, ud, rows, bytes);
     if (rc == WK_OK && rename(part, target) != 0) rc = write_failed(&job->err, arquivo, errno);
     if (rc != WK_OK) (void)unlink(part);
     return rc;

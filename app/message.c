@@ -138,6 +138,19 @@ static int parse_param(message *m, const cJSON *item) {
     return WK_OK;
 }
 
+/* 1 if `arquivo` (already matching PROTO_FILE_NAME_PATTERN) is the file of this type and task:
+ * relatorio_<tipo>_<16-character stamp>_<first 8 hex of task_id>.csv, as protocol.file_belongs
+ * checks it. A message naming another task's file must never make a worker write there. */
+static int file_belongs(const char *arquivo, const char *tipo, const char *task_id) {
+    char prefix[PROTO_MAX_NAME + 16], suffix[16];
+    snprintf(prefix, sizeof prefix, "relatorio_%s_", tipo);
+    snprintf(suffix, sizeof suffix, "_%.8s.csv", task_id);
+    size_t n = strlen(arquivo), np = strlen(prefix), ns = strlen(suffix);
+    const size_t stamp = 16; /* yyyymmddThhmmssZ */
+    return n == np + stamp + ns && strncmp(arquivo, prefix, np) == 0 &&
+           strcmp(arquivo + n - ns, suffix) == 0;
+}
+
 /* Everything after the task id (docs/protocol.md, "Message"). */
 static int parse_body(message *m, const cJSON *obj) {
     const cJSON *version = cJSON_GetObjectItemCaseSensitive(obj, M_VERSION);
@@ -148,7 +161,8 @@ static int parse_body(message *m, const cJSON *obj) {
     if (tipo == NULL) return wk_error(m->errstr, "campo '%s' ausente ou inválido", M_TYPE);
     snprintf(m->tipo, sizeof m->tipo, "%s", tipo);
     const char *arquivo = field(obj, M_FILE, RE_FILE_NAME);
-    if (arquivo == NULL) return wk_error(m->errstr, "campo '%s' ausente ou inválido", M_FILE);
+    if (arquivo == NULL || !file_belongs(arquivo, m->tipo, m->task_id))
+        return wk_error(m->errstr, "campo '%s' ausente, inválido ou de outra tarefa", M_FILE);
     snprintf(m->arquivo, sizeof m->arquivo, "%s", arquivo);
     const cJSON *params = cJSON_GetObjectItemCaseSensitive(obj, M_PARAMS);
     if (params != NULL && !cJSON_IsObject(params))

@@ -50,9 +50,9 @@
 #define PROTO_SOURCE_POSTGRESQL "postgresql"
 #define PROTO_POSTGRESQL_URL_PREFIX "postgresql://"
 #define PROTO_POSTGRES_URL_PREFIX "postgres://"
+#define PROTO_INDEX_STATUS_SCRIPT "local score = redis.call('ZSCORE', KEYS[1], ARGV[2]) for _, s in ipairs({'na_fila', 'processando', 'concluido', 'falhou', 'cancelado', 'expirado'}) do if s ~= ARGV[3] or not score then redis.call('ZREM', ARGV[1] .. s, ARGV[2]) end end if score then redis.call('ZADD', ARGV[1] .. ARGV[3], score, ARGV[2]) end return score and 1 or 0"
 #define PROTO_RETRY_MOVE_BATCH 100
 #define PROTO_MOVE_DUE_RETRIES_LUA "local t = redis.call('TIME')\nlocal now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\nlocal due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[1]))\nfor _, m in ipairs(due) do\n  redis.call('ZREM', KEYS[1], m)\n  redis.call('RPUSH', KEYS[2], m)\nend\nlocal nxt = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')\nlocal wait = -1\nif #nxt > 0 then wait = math.max(0, tonumber(nxt[2]) - now) end\nreturn {#due, wait}\n"
-#define PROTO_SCHEDULE_RETRY_LUA "if redis.call('HGET', KEYS[1], 'status') ~= 'processando' then\n  redis.call('LREM', KEYS[2], 1, ARGV[1])\n  return 0\nend\nlocal t = redis.call('TIME')\nlocal due = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + tonumber(ARGV[2])\nredis.call('HSET', KEYS[1], 'status', 'na_fila', 'erro', ARGV[3],\n  'erro_codigo', ARGV[4], 'proxima_tentativa_em', ARGV[5])\nredis.call('ZADD', KEYS[3], due, ARGV[1])\nredis.call('LREM', KEYS[2], 1, ARGV[1])\nreturn 1\n"
 
 /* Keys: every key starts with the queue name. Arguments: queue, then the id. */
 #define KEY_TASK_FMT "%s:tarefa:%s"
@@ -64,6 +64,15 @@
 #define KEY_STATS_FMT "%s:estatisticas"
 #define KEY_WORKER_FMT "%s:trabalhador:%s"
 #define KEY_RETRIES_FMT "%s:adiadas"
+#define KEY_WORKERS_FMT "%s:trabalhadores"
+#define KEY_API_KEY_FMT "%s:chave:%s"
+#define KEY_API_KEY_NAMES_FMT "%s:chaves"
+#define KEY_RATE_FMT "%s:cota:%s"
+#define KEY_BYTES_DAY_FMT "%s:bytes_dia:%s"
+#define KEY_ACTIVE_FMT "%s:ativas:%s"
+#define KEY_BY_STATUS_FMT "%s:por_status:%s"
+#define KEY_BY_OWNER_FMT "%s:por_dono:%s"
+#define KEY_BY_TYPE_FMT "%s:por_tipo:%s"
 
 /* Task states (field `status`). */
 #define STATUS_QUEUED "na_fila"
@@ -110,6 +119,7 @@
 #define F_NEXT_ATTEMPT "proxima_tentativa_em"
 #define F_CANCELLED "cancelado_em"
 #define F_EXPIRED "expirado_em"
+#define F_OWNER "dono"
 
 /* Counters of the statistics hash. */
 #define STAT_DONE "tarefas_concluidas"

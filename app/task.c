@@ -46,8 +46,18 @@ typedef struct {
     const char *output; /* the file this attempt wrote, removed if the task was cancelled */
 } final_state;
 
+/* Appends the EVAL of PROTO_INDEX_STATUS_SCRIPT that moves `task_id` to the status index of
+ * `status` (docs/protocol.md, "Status indexes"): with every status write, in its transaction. */
+static void append_index_status(worker *w, const char *task_id, const char *status) {
+    char tasks[256], prefix[256];
+    snprintf(tasks, sizeof tasks, KEY_TASKS_FMT, w->cfg.queue);
+    snprintf(prefix, sizeof prefix, KEY_BY_STATUS_FMT, w->cfg.queue, "");
+    store_append(&w->st, "EVAL %s 1 %s %s %s %s", PROTO_INDEX_STATUS_SCRIPT, tasks, prefix,
+                 task_id, status);
+}
+
 /* The writes of a final state, inside the caller's MULTI. */
-static void append_final(worker *w, const char *key, const final_state *f) {
+static void append_final(worker *w, const char *task_id, const char *key, const final_state *f) {
     store *s = &w->st;
     char now[CLOCK_ISO_LEN], stats[256];
     clock_now_iso(now);
@@ -56,6 +66,7 @@ static void append_final(worker *w, const char *key, const final_state *f) {
     int cancelled = strcmp(f->status, STATUS_CANCELLED) == 0;
     store_append(s, "HSET %s %s %s %s %s %s %s", key, F_STATUS, f->status, F_FINISHED, now,
                  F_WORKER, w->id);
+    append_index_status(w, task_id, f->status);
     if (cancelled)
         store_append(s, "HSET %s %s %s %s %s", key, F_CANCELLED, now, F_ERROR_CODE, ERR_CANCELLED);
     if (f->error != NULL)
@@ -83,7 +94,7 @@ static int record_once(worker *w, const char *task_id, const char *raw, size_t l
     int final = is_final(current);
     store_append(&w->st, "MULTI");
     store_append(&w->st, "LREM %s 1 %b", w->processing, raw, len);
-    if (!final) append_final(w, key, f);
+    if (!final) append_final(w, task_id, key, f);
     int rc = store_exec(&w->st);
     if (rc != WK_OK) return rc;
     if (final && strcmp(current, STATUS_CANCELLED) == 0 && f->output) (void)unlink(f->output);
@@ -155,8 +166,9 @@ static void fail(worker *w, const char *task_id, const char *raw, size_t len, co
                  const char *error, const char *detail) {
     log_error(task_id, "Falha na tarefa (task_id=%s): %s%s%s%s", task_id, error,
               detail[0] ? " [" : "", detail, detail[0] ? "]" : "");
-    /* No retry can give the report permission to read: an operator's case, kept with the reason. */
-    if (strcmp(code, ERR_PERMISSION_DENIED) == 0 &&
+    /* No retry can succeed: an operator's case (a permission), or a message no API wrote (a
+     * parameter outside the catalog's limits): kept with the reason. */
+    if ((strcmp(code, ERR_PERMISSION_DENIED) == 0 || strcmp(code, ERR_INVALID_PARAMETER) == 0) &&
         dead_letter(w, raw, len, error, task_id) != WK_OK)
         return; /* recovery runs it again */
     final_state f = {STATUS_FAILED, code, error, 0, 0, NULL};
@@ -235,6 +247,7 @@ static int mark_running(worker *w, const message *m, const char *key) {
                  STATUS_RUNNING, F_TYPE, m->tipo, F_FILE, m->arquivo, F_STARTED, now, F_WORKER,
                  w->id, F_ROWS, F_BYTES, F_PARAMS, params);
     store_append(&w->st, "HDEL %s %s", key, F_NEXT_ATTEMPT); /* this is the announced retry */
+    append_index_status(w, m->task_id, STATUS_RUNNING);
     int rc = store_flush(&w->st);
     cJSON_free(params);
     if (rc == WK_OK) (void)worker_heartbeat(w, 1);
@@ -267,22 +280,48 @@ static int run_once(worker *w, const message *m, run_ctx *ctx, export_job *job, 
 static void retry_later(worker *w, const message *m, const char *key, const char *raw, size_t len,
                         long attempt, const export_job *job) {
     double delay = fmin(ldexp(w->cfg.retry_base_s, (int)attempt - 1), PROTO_RETRY_MAX_DELAY_S);
-    char next_at[CLOCK_ISO_LEN], retries[256];
+    char next_at[CLOCK_ISO_LEN], retries[256], status[64];
     clock_iso_in(delay, next_at);
     snprintf(retries, sizeof retries, KEY_RETRIES_FMT, w->cfg.queue);
-    redisReply *r = store_command(&w->st, "EVAL %s 3 %s %s %s %b %lld %s %s %s",
-                                  PROTO_SCHEDULE_RETRY_LUA, key, w->processing, retries, raw, len,
-                                  (long long)(delay * 1000), job->err.errstr, job->err.code, next_at);
-    if (r == NULL) return; /* stays in the processing list: recovery runs it again */
-    int scheduled = r->type == REDIS_REPLY_INTEGER && r->integer == 1;
-    freeReplyObject(r);
-    if (!scheduled) {
-        log_info(m->task_id, "Tarefa cancelada (task_id=%s)", m->task_id);
+    for (int tries = 0; tries < 100; tries++) { /* a conditional write, as the final states */
+        if (store_run(&w->st, "WATCH %s", key) != WK_OK ||
+            hget(w, key, F_STATUS, status, sizeof status) != WK_OK)
+            return; /* stays in the processing list: recovery runs it again */
+        int running = strcmp(status, STATUS_RUNNING) == 0;
+        redisReply *r = store_command(&w->st, "TIME"); /* Redis's clock: every process agrees */
+        if (r == NULL) return;
+        long long due = -1;
+        if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+            r->element[0]->type == REDIS_REPLY_STRING && r->element[1]->type == REDIS_REPLY_STRING)
+            due = strtoll(r->element[0]->str, NULL, 10) * 1000 +
+                  strtoll(r->element[1]->str, NULL, 10) / 1000 + (long long)(delay * 1000);
+        freeReplyObject(r);
+        if (due < 0) {
+            (void)store_run(&w->st, "UNWATCH");
+            return;
+        }
+        store_append(&w->st, "MULTI");
+        store_append(&w->st, "LREM %s 1 %b", w->processing, raw, len);
+        if (running) {
+            store_append(&w->st, "HSET %s %s %s %s %s %s %s %s %s", key, F_STATUS, STATUS_QUEUED,
+                         F_ERROR, job->err.errstr, F_ERROR_CODE, job->err.code, F_NEXT_ATTEMPT,
+                         next_at);
+            store_append(&w->st, "ZADD %s %lld %b", retries, due, raw, len);
+            append_index_status(w, m->task_id, STATUS_QUEUED);
+        }
+        int rc = store_exec(&w->st);
+        if (rc == STORE_ABORTED) continue; /* the task changed meanwhile: read it again */
+        if (rc != WK_OK) return;
+        if (!running) {
+            log_info(m->task_id, "Tarefa cancelada (task_id=%s)", m->task_id);
+            return;
+        }
+        log_warning(m->task_id,
+                    "Falha temporária (task_id=%s, tentativa=%ld): %s [%s]; nova tentativa em "
+                    "%.1fs",
+                    m->task_id, attempt, job->err.errstr, job->err.detail, delay);
         return;
     }
-    log_warning(m->task_id,
-                "Falha temporária (task_id=%s, tentativa=%ld): %s [%s]; nova tentativa em %.1fs",
-                m->task_id, attempt, job->err.errstr, job->err.detail, delay);
 }
 
 /* Shutdown past the deadline: the task goes back to the queue, next in line. */
@@ -290,6 +329,7 @@ static void put_back(worker *w, const message *m, const char *key, const char *r
     store *s = &w->st;
     store_append(s, "MULTI");
     store_append(s, "HSET %s %s %s", key, F_STATUS, STATUS_QUEUED);
+    append_index_status(w, m->task_id, STATUS_QUEUED);
     store_append(s, "HINCRBY %s %s -1", key, F_ATTEMPTS);
     store_append(s, "LREM %s 1 %b", w->processing, raw, len);
     store_append(s, "RPUSH %s %b", w->cfg.queue, raw, len);
@@ -399,5 +439,6 @@ void task_requeued(worker *w, const char *raw, size_t len, const char *owner) {
     }
     store_append(&w->st, "MULTI");
     store_append(&w->st, "HSET %s %s %s", key, F_STATUS, STATUS_QUEUED);
+    append_index_status(w, m->task_id, STATUS_QUEUED);
     (void)store_exec(&w->st); /* aborted: someone else's write stands */
 }

@@ -51,9 +51,12 @@ int worker_heartbeat(worker *w, int force) {
     if (!force && w->last_beat != 0 && now - w->last_beat < PROTO_HEARTBEAT_EVERY_S) return WK_OK;
     char *json = heartbeat_json(w);
     if (json == NULL) return wk_error(w->st.errstr, "memória insuficiente");
-    char key[512];
+    char key[512], workers[256];
     snprintf(key, sizeof key, KEY_WORKER_FMT, w->cfg.queue, w->id);
-    int rc = store_run(&w->st, "SET %s %s EX %d", key, json, PROTO_HEARTBEAT_TTL_S);
+    snprintf(workers, sizeof workers, KEY_WORKERS_FMT, w->cfg.queue);
+    store_append(&w->st, "SET %s %s EX %d", key, json, PROTO_HEARTBEAT_TTL_S);
+    store_append(&w->st, "ZADD %s %lld %s", workers, clock_epoch_ms(), w->id);
+    int rc = store_flush(&w->st);
     cJSON_free(json);
     if (rc == WK_OK) w->last_beat = now;
     return rc;
@@ -111,12 +114,29 @@ static int is_alive(worker *w, const char *owner) {
     return alive;
 }
 
-int worker_recover(worker *w, int idle) {
+/* Recovers the processing list of `owner` (its key `key`) unless it is ours while busy or its
+ * owner is alive; a dead owner leaves the registry once its list is empty. */
+static int recover_owner(worker *w, const char *key, const char *owner, int idle) {
+    int mine = strcmp(owner, w->id) == 0;
+    if (mine && !idle) return WK_OK;
+    if (!mine) {
+        int alive = is_alive(w, owner);
+        if (alive != 0) return alive < 0 ? WK_ERR : WK_OK;
+    }
+    if (requeue_all(w, key, owner) != WK_OK) return WK_ERR;
+    if (mine) return WK_OK;
+    char workers[256];
+    snprintf(workers, sizeof workers, KEY_WORKERS_FMT, w->cfg.queue);
+    return store_run(&w->st, "ZREM %s %s", workers, owner);
+}
+
+/* Every processing list found by SCAN: also those of workers that never registered. */
+static int recover_scan(worker *w, int idle) {
     char pattern[300], prefix[256], cursor[32] = "0";
     snprintf(prefix, sizeof prefix, KEY_PROCESSING_FMT, w->cfg.queue, "");
     snprintf(pattern, sizeof pattern, "%s*", prefix);
     do {
-        redisReply *r = store_command(&w->st, "SCAN %s MATCH %s COUNT 100", cursor, pattern);
+        redisReply *r = store_command(&w->st, "SCAN %s MATCH %s COUNT 1000", cursor, pattern);
         if (r == NULL) return WK_ERR;
         if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
             r->element[0]->type != REDIS_REPLY_STRING || r->element[1]->type != REDIS_REPLY_ARRAY) {
@@ -127,22 +147,40 @@ int worker_recover(worker *w, int idle) {
         int rc = WK_OK;
         for (size_t i = 0; i < r->element[1]->elements && rc == WK_OK; i++) {
             const char *key = r->element[1]->element[i]->str;
-            const char *owner = key + strlen(prefix);
-            int mine = strcmp(owner, w->id) == 0;
-            if (mine && !idle) continue;
-            if (!mine) {
-                int alive = is_alive(w, owner);
-                if (alive != 0) {
-                    rc = alive < 0 ? WK_ERR : WK_OK;
-                    continue;
-                }
-            }
-            rc = requeue_all(w, key, owner);
+            rc = recover_owner(w, key, key + strlen(prefix), idle);
         }
         freeReplyObject(r);
         if (rc != WK_OK) return WK_ERR;
     } while (strcmp(cursor, "0") != 0);
     return WK_OK;
+}
+
+/* The processing lists of the workers in the registry Q:trabalhadores: no scan of the keyspace,
+ * whatever the number of tasks recorded. */
+static int recover_registry(worker *w, int idle) {
+    char workers[256];
+    snprintf(workers, sizeof workers, KEY_WORKERS_FMT, w->cfg.queue);
+    redisReply *r = store_command(&w->st, "ZRANGE %s 0 -1", workers);
+    if (r == NULL) return WK_ERR;
+    if (r->type != REDIS_REPLY_ARRAY) {
+        freeReplyObject(r);
+        return wk_error(w->st.errstr, "resposta inesperada ao ZRANGE");
+    }
+    int rc = WK_OK;
+    for (size_t i = 0; i < r->elements && rc == WK_OK; i++) {
+        if (r->element[i]->type != REDIS_REPLY_STRING) continue;
+        const char *owner = r->element[i]->str;
+        char key[512];
+        snprintf(key, sizeof key, KEY_PROCESSING_FMT, w->cfg.queue, owner);
+        rc = recover_owner(w, key, owner, idle);
+    }
+    freeReplyObject(r);
+    return rc;
+}
+
+int worker_recover(worker *w, int idle) {
+    /* At start-up and after an outage, a scan also finds the lists of unregistered workers. */
+    return w->last_recover == 0 ? recover_scan(w, idle) : recover_registry(w, idle);
 }
 
 static void log_waiting(const worker *w) {
@@ -219,8 +257,11 @@ void worker_run(worker *w) {
         freeReplyObject(reply);
         log_waiting(w);
     }
-    char key[512];
+    char key[512], workers[256];
     snprintf(key, sizeof key, KEY_WORKER_FMT, w->cfg.queue, w->id);
-    (void)store_run(&w->st, "DEL %s", key); /* the key expires anyway */
+    snprintf(workers, sizeof workers, KEY_WORKERS_FMT, w->cfg.queue);
+    store_append(&w->st, "DEL %s", key); /* the key expires anyway */
+    store_append(&w->st, "ZREM %s %s", workers, w->id);
+    (void)store_flush(&w->st);
     log_info(NULL, "Encerrando.");
 }

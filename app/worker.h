@@ -68,7 +68,9 @@ void worker_backoff_reset(worker *w);
 worker_check_result worker_check(worker *w);
 
 /* Puts back on the queue the messages of dead workers, and this worker's own leftovers when
- * `idle` (docs/protocol.md, "Recovery"). Returns WK_OK or WK_ERR (w->st.errstr). */
+ * `idle` (docs/protocol.md, "Recovery"). The workers of the registry Q:trabalhadores are looked
+ * at, or, when w->last_recover is 0 (start-up, after an outage), every processing list a SCAN
+ * finds. Returns WK_OK or WK_ERR (w->st.errstr). */
 int worker_recover(worker *w, int idle);
 
 /* Handles one raw message taken into the processing list (task.c). */

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import bigreport, broker, dbgen, export, ingest, postgres, report, throughput
+from bench import bigreport, broker, dbgen, export, ingest, listing, postgres, report, throughput
 from bench.measure import REPO, VAR
 from bench.plan import FULL, QUICK, Plan
 from bench.results import Measurement, load, save
@@ -32,6 +32,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     "throughput": throughput.run,
     "bigreport": bigreport.run,
     "postgres": postgres.run,
+    "listing": listing.run,
 }
 
 

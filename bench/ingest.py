@@ -27,6 +27,7 @@ from bench.measure import VAR, median, rotate
 from bench.plan import Plan, database
 from bench.results import Measurement
 from relatorios.api import FACTORY as API_FACTORY
+from relatorios.apikeys import create_key
 from relatorios.protocol import Keys
 
 # Application factories, both run as `uvicorn --factory` (as `relatorios api` runs the API).
@@ -40,6 +41,7 @@ LUA = """
 wrk.method = "POST"
 wrk.body = [[%s]]
 wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer %s"
 done = function(summary, latency, requests)
   local e = summary.errors
   io.write(string.format("BENCH %%d %%d %%d %%d %%d %%d %%d %%d %%d\\n",
@@ -58,16 +60,19 @@ def run(plan: Plan, redis_url: str) -> list[Measurement]:
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     script = work / "post.lua"
-    script.write_text(LUA % json.dumps(BODY, ensure_ascii=False))
     samples: dict[str, list[dict[str, float]]] = {name: [] for name in APPS}
     for rep in range(plan.reps):
         for name in rotate(list(APPS), rep):
             queue = f"bench_{uuid.uuid4().hex[:8]}"
             env = {**os.environ, "REDIS_URL": redis_url, "QUEUE_NAME": queue, "DB_PATH": str(db)}
             env["EXPORT_DIR"] = str(work / "export")
+            # One API key for all the clients, with quotas that do not refuse the load.
+            env.update(COTA_REQUISICOES_POR_MIN="100000000", COTA_TAREFAS_ATIVAS="100000000")
+            _arm(script, redis_url, queue)
             with _server(APPS[name], env, work) as url:
                 _wrk(url, script, plan.ingest_clients, WARMUP_S)
                 _flush_queue(redis_url, queue)
+                _arm(script, redis_url, queue)  # the flush took the key too
                 figures = _wrk(url, script, plan.ingest_clients, plan.ingest_seconds)
                 figures["enqueued"] = _queue_length(redis_url, queue)
             _flush_queue(redis_url, queue)
@@ -80,6 +85,16 @@ def run(plan: Plan, redis_url: str) -> list[Measurement]:
             samples[name].append(figures)
     shutil.rmtree(work, ignore_errors=True)
     return [_summary(plan, name, runs) for name, runs in samples.items()]
+
+
+def _arm(script: Path, redis_url: str, queue: str) -> None:
+    """A new admin key of `queue`, in the wrk script that every client runs."""
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        secret = create_key(client, Keys(queue), "bench", admin=True)
+    finally:
+        client.close()
+    script.write_text(LUA % (json.dumps(BODY, ensure_ascii=False), secret))
 
 
 def _summary(plan: Plan, name: str, runs: list[dict[str, float]]) -> Measurement:

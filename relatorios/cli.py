@@ -17,7 +17,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="relatorios",
         description="Gerador de relatórios CSV. Os comandos de relatório falam com a API em "
-        "RELATORIOS_API (padrão http://localhost:8000).",
+        "RELATORIOS_API (padrão http://localhost:8000) com a chave de RELATORIOS_CHAVE.",
     )
     sub = parser.add_subparsers(dest="comando", required=True, metavar="COMANDO")
     add_report_commands(sub)
@@ -29,6 +29,17 @@ def build_parser() -> argparse.ArgumentParser:
     kind = worker.add_mutually_exclusive_group()
     kind.add_argument("--c", dest="kind", action="store_const", const="c", help="o worker C")
     kind.add_argument("--python", dest="kind", action="store_const", const="python")
+    chaves = sub.add_parser(
+        "chaves",
+        help="chaves de API: criar, listar, revogar (fala com o Redis de REDIS_URL ou do make run)",
+    )
+    acoes = chaves.add_subparsers(dest="acao", required=True, metavar="AÇÃO")
+    criar = acoes.add_parser("criar", help="cria uma chave e a mostra uma única vez")
+    criar.add_argument("nome", metavar="NOME")
+    criar.add_argument("--admin", action="store_true", help="vê e cancela as tarefas de todos")
+    acoes.add_parser("listar", help="as chaves: nome, papel, criação e último uso")
+    revogar = acoes.add_parser("revogar", help="revoga uma chave na hora")
+    revogar.add_argument("nome", metavar="NOME")
     sub.add_parser(
         "popular-banco",
         help="gera data/empresa.db (mesmas opções de popular_banco.py)",
@@ -95,6 +106,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.comando == "worker":
         return run_worker(args.kind or "python")
+    if args.comando == "chaves":
+        from relatorios.commands import chaves
+
+        return chaves(args.acao, getattr(args, "nome", ""), getattr(args, "admin", False))
     return run_report_command(args)
 
 

@@ -41,10 +41,16 @@ def check_task_id(task_id: str) -> str:
     return normalized
 
 
+def api_key() -> str:
+    return os.environ.get("RELATORIOS_CHAVE", "").strip()
+
+
 class ApiClient:
-    def __init__(self, base_url: str | None = None) -> None:
+    def __init__(self, base_url: str | None = None, key: str | None = None) -> None:
         self.base_url = base_url or api_url()
-        self.http = httpx.Client(base_url=self.base_url, timeout=TIMEOUT_S)
+        key = api_key() if key is None else key
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        self.http = httpx.Client(base_url=self.base_url, timeout=TIMEOUT_S, headers=headers)
 
     def close(self) -> None:
         self.http.close()
@@ -143,6 +149,9 @@ def error_for(response: httpx.Response) -> ApiError:
         message = data.get("mensagem") or data.get("detail")
     if not isinstance(message, str):
         message = f"a API respondeu HTTP {response.status_code}"
+    if response.status_code == 401:
+        hint = "defina RELATORIOS_CHAVE" if not api_key() else "confira RELATORIOS_CHAVE"
+        return ApiError(f"{message} ({hint}; crie uma com `relatorios chaves criar NOME`)")
     if response.status_code == 422:
         return UsageError(message)
     return ApiError(message)

@@ -1,4 +1,5 @@
-"""The `relatorios` subcommands that talk to the API: gerar, status, listar, baixar, cancelar.
+"""The `relatorios` subcommands that talk to the API (gerar, status, listar, baixar, cancelar),
+and `chaves`, which manages API keys in Redis directly.
 
 Human output goes to stdout (tables via Rich), progress bars to stderr, so
 `path=$(relatorios gerar TIPO --esperar)` captures just the file path.
@@ -210,4 +211,57 @@ def listar_tipos(client: ApiClient) -> int:
             line = f"  --param {param['nome']}=…  ({param['tipo']}, {need}) {param['rotulo']}"
             out.print(line, markup=False)
         out.print()
+    return 0
+
+
+def chaves(action: str, name: str, admin: bool) -> int:
+    """`relatorios chaves criar|listar|revogar`: in the Redis of the settings (REDIS_URL, or
+    make run's private one, found through its URL file in the state folder)."""
+    import redis
+
+    from relatorios.apikeys import KeyProblem, create_key, list_keys, revoke_key
+    from relatorios.protocol import K, Keys
+    from relatorios.settings import get_settings
+
+    settings = get_settings()
+    client = redis.Redis.from_url(settings.redis_url, decode_responses=True, socket_timeout=5)
+    keys = Keys(settings.queue_name)
+    try:
+        if action == "criar":
+            secret = create_key(client, keys, name, admin)
+            err.print(f"Chave {name!r} criada ({'admin' if admin else 'usuario'}). Guarde-a: ela "
+                      "não será mostrada de novo.", markup=False)  # fmt: skip
+            print(secret)
+        elif action == "listar":
+            rows = list_keys(client, keys)
+            if not rows:
+                out.print("Nenhuma chave.")
+                return 0
+            table = Table()
+            for column in ("nome", "papel", "criada em", "último uso"):
+                table.add_column(column)
+            for row in rows:
+                table.add_row(
+                    row.get(K.NAME, ""),
+                    row.get(K.ROLE, ""),
+                    row.get(K.CREATED, "")[:19].replace("T", " "),
+                    (row.get(K.LAST_USED) or "nunca")[:19].replace("T", " "),
+                )
+            out.print(table)
+        elif action == "revogar":
+            if not revoke_key(client, keys, name):
+                err.print(f"Erro: não há chave chamada {name!r}", markup=False)
+                return 1
+            err.print(f"Chave {name!r} revogada.", markup=False)
+    except KeyProblem as exc:
+        err.print(f"Erro: {exc}", markup=False)
+        return 2
+    except redis.RedisError as exc:
+        err.print(
+            f"Erro: Redis inacessível ({type(exc).__name__}); defina REDIS_URL ou rode `make run`",
+            markup=False,
+        )
+        return 1
+    finally:
+        client.close()
     return 0

@@ -124,6 +124,21 @@ KEY_SWEEP_LOCK = "{queue}:limpeza"
 KEY_STATS = "{queue}:estatisticas"
 KEY_WORKER = "{queue}:trabalhador:{id}"
 KEY_RETRIES = "{queue}:adiadas"
+# Every worker id scored by its last heartbeat (epoch milliseconds), written with the heartbeat:
+# readers find the live workers here instead of scanning the keyspace.
+KEY_WORKERS = "{queue}:trabalhadores"
+# API keys (docs/security.md): `{id}` is the SHA-256 (hex) of the secret; the names index maps a
+# key's name to that hash. Quotas: a token bucket and a daily byte counter per key name.
+KEY_API_KEY = "{queue}:chave:{id}"
+KEY_API_KEY_NAMES = "{queue}:chaves"
+KEY_RATE = "{queue}:cota:{id}"
+KEY_BYTES_DAY = "{queue}:bytes_dia:{id}"
+# Listing indexes (sorted sets of task ids scored like KEY_TASKS), one per status, owner, type.
+# Tasks of one key that may still be active (pruned when a request of that key is accepted).
+KEY_ACTIVE = "{queue}:ativas:{id}"
+KEY_BY_STATUS = "{queue}:por_status:{id}"
+KEY_BY_OWNER = "{queue}:por_dono:{id}"
+KEY_BY_TYPE = "{queue}:por_tipo:{id}"
 
 
 class Status(StrEnum):
@@ -148,6 +163,20 @@ STATUS_LABELS: dict[Status, str] = {
     Status.CANCELLED: "Cancelado",
     Status.EXPIRED: "Expirado",
 }
+
+
+# A task's entry in the status indexes (`<queue>:por_status:<status>`, sorted sets scored like
+# `<queue>:tarefas`) moves with its status. Every writer of a status (the API and both workers)
+# runs this one script in the same transaction as the status write:
+#     EVAL INDEX_STATUS_SCRIPT 1 <queue>:tarefas <queue>:por_status: <task_id> <status>
+# A task not in `<queue>:tarefas` (swept) is left out of every status index.
+INDEX_STATUS_SCRIPT = (
+    "local score = redis.call('ZSCORE', KEYS[1], ARGV[2]) "
+    "for _, s in ipairs({{{states}}}) do "
+    "if s ~= ARGV[3] or not score then redis.call('ZREM', ARGV[1] .. s, ARGV[2]) end end "
+    "if score then redis.call('ZADD', ARGV[1] .. ARGV[3], score, ARGV[2]) end "
+    "return score and 1 or 0"
+).format(states=", ".join(f"'{s.value}'" for s in Status))
 
 
 class ErrorCode(StrEnum):
@@ -242,6 +271,7 @@ class F:
     NEXT_ATTEMPT = "proxima_tentativa_em"
     CANCELLED = "cancelado_em"
     EXPIRED = "expirado_em"
+    OWNER = "dono"  # the name of the API key that ordered the task
 
 
 @dataclass(frozen=True)
@@ -274,7 +304,28 @@ TASK_FIELDS: tuple[TaskField, ...] = (
     TaskField(F.ERROR, str, "por que falhou, em português"),
     TaskField(F.ERROR_CODE, str, "código estável do erro: " + ", ".join(ErrorCode)),
     TaskField(F.WORKER, str, "o worker que executou a última tentativa"),
+    TaskField(F.OWNER, str, "o nome da chave de API que pediu o relatório"),
 )
+
+
+class Role(StrEnum):
+    """What an API key may do: a `usuario` sees only their own tasks, an `admin` sees all."""
+
+    USER = "usuario"
+    ADMIN = "admin"
+
+
+class K:
+    """Fields of an API key's hash `<queue>:chave:<sha256 of the secret>`."""
+
+    NAME = "nome"
+    ROLE = "papel"
+    CREATED = "criada_em"
+    LAST_USED = "usada_em"
+    # Per-key quota overrides (absent: the settings' defaults).
+    RATE = "req_por_min"
+    ACTIVE = "tarefas_ativas"
+    BYTES_DAY = "bytes_por_dia"
 
 
 class Stat:
@@ -337,14 +388,56 @@ class Keys:
         return self._key(KEY_WORKER, worker_id)
 
     @property
+    def workers(self) -> str:
+        """Sorted set: worker id -> time of its last heartbeat (epoch ms)."""
+        return self._key(KEY_WORKERS)
+
+    def api_key(self, key_hash: str) -> str:
+        return self._key(KEY_API_KEY, key_hash)
+
+    @property
+    def api_key_names(self) -> str:
+        """Hash: key name -> SHA-256 of its secret."""
+        return self._key(KEY_API_KEY_NAMES)
+
+    def rate(self, name: str) -> str:
+        return self._key(KEY_RATE, name)
+
+    def bytes_day(self, name: str, day: str) -> str:
+        return self._key(KEY_BYTES_DAY, f"{name}:{day}")
+
+    def active(self, owner: str) -> str:
+        return self._key(KEY_ACTIVE, owner)
+
+    def by_status(self, status: str) -> str:
+        return self._key(KEY_BY_STATUS, status)
+
+    @property
+    def by_status_prefix(self) -> str:
+        return self._key(KEY_BY_STATUS)
+
+    def index_status(self, task_id: str, status: str) -> tuple[str, int, str, str, str, str]:
+        """The arguments of EVAL that move `task_id` to the index of `status` (redis-py's
+        `eval(*keys.index_status(id, status))`), run with every status write."""
+        return (INDEX_STATUS_SCRIPT, 1, self.tasks, self.by_status_prefix, task_id, status)
+
+    def by_owner(self, owner: str) -> str:
+        return self._key(KEY_BY_OWNER, owner)
+
+    def by_type(self, report_type: str) -> str:
+        return self._key(KEY_BY_TYPE, report_type)
+
+    @property
     def retries(self) -> str:
         """Sorted set of messages waiting for a retry, scored by when it is due (epoch ms)."""
         return self._key(KEY_RETRIES)
 
 
 # ---- scripts (docs/protocol.md, "Delayed retries") ----------------------------------------------
-# Lua run by both workers and the API (EVAL/EVALSHA); they read Redis's own clock (TIME), so due
-# times mean the same to every process whatever its host's clock says.
+# A transient error moves the message from the worker's processing list to `Q:adiadas`, scored by
+# Redis's own clock (TIME) plus the delay, in the conditional write of the task's status (WATCH,
+# MULTI, the status index script, EXEC). Due retries are moved back by this script, run by both
+# workers and the API; it reads the same clock, so due times mean the same to every process.
 # At most this many due retries move per call (the rest move on the next one).
 RETRY_MOVE_BATCH = 100
 # Moves the retries that are due from KEYS[1] (`Q:adiadas`) to the end of KEYS[2] (the queue) that
@@ -361,23 +454,6 @@ local nxt = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 local wait = -1
 if #nxt > 0 then wait = math.max(0, tonumber(nxt[2]) - now) end
 return {#due, wait}
-"""
-# A transient error: the message leaves the worker's processing list KEYS[2] for KEYS[3]
-# (`Q:adiadas`), due in ARGV[2] milliseconds, and the task KEYS[1] is queued again with the error
-# and the next try's time: ARGV = {message, delay ms, erro, erro_codigo, proxima_tentativa_em}.
-# If the task is no longer running (cancelled meanwhile) the message is only released.
-# Returns 1 when scheduled, 0 when released.
-SCHEDULE_RETRY_LUA = f"""if redis.call('HGET', KEYS[1], '{F.STATUS}') ~= '{Status.RUNNING}' then
-  redis.call('LREM', KEYS[2], 1, ARGV[1])
-  return 0
-end
-local t = redis.call('TIME')
-local due = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + tonumber(ARGV[2])
-redis.call('HSET', KEYS[1], '{F.STATUS}', '{Status.QUEUED}', '{F.ERROR}', ARGV[3],
-  '{F.ERROR_CODE}', ARGV[4], '{F.NEXT_ATTEMPT}', ARGV[5])
-redis.call('ZADD', KEYS[3], due, ARGV[1])
-redis.call('LREM', KEYS[2], 1, ARGV[1])
-return 1
 """
 
 
@@ -398,6 +474,17 @@ def file_name(report_type: str, task_id: str, when: datetime | None = None) -> s
     """relatorio_<TYPE>_<UTC yyyymmddThhmmssZ>_<first 8 hex of the task id>.csv"""
     stamp = (when or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
     return f"relatorio_{report_type}_{stamp}_{task_id[:8]}.csv"
+
+
+def file_belongs(name: str, report_type: str, task_id: str) -> bool:
+    """Whether `name` is a report file name (FILE_NAME_PATTERN) of this type and this task: the
+    only names a worker writes and the API serves (docs/security.md)."""
+    return (
+        FILE_NAME_RE.match(name) is not None
+        and name.startswith(f"relatorio_{report_type}_")
+        and name.endswith(f"_{task_id[:8]}.csv")
+        and len(name) == len(file_name(report_type, task_id))
+    )
 
 
 def retry_delay(base_s: float, attempt: int) -> float:
@@ -511,8 +598,8 @@ def _parse_body(obj: dict[str, Any], task_id: str) -> Message:
     if not isinstance(report_type, str) or not REPORT_TYPE_RE.match(report_type):
         raise bad("campo 'tipo_relatorio' ausente ou inválido")
     file = obj.get(M.FILE)
-    if not isinstance(file, str) or not FILE_NAME_RE.match(file):
-        raise bad("campo 'arquivo' ausente ou inválido")
+    if not isinstance(file, str) or not file_belongs(file, report_type, task_id):
+        raise bad("campo 'arquivo' ausente, inválido ou de outra tarefa")
     params = obj.get(M.PARAMS, {})
     if not isinstance(params, dict):
         raise bad("campo 'parametros' deve ser um objeto")

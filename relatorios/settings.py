@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from relatorios.protocol import (
     DEFAULT_MAX_TASK_BYTES,
@@ -23,6 +24,11 @@ from relatorios.protocol import (
 )
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_REDIS_URL = "redis://localhost:6379/0"
+# make run's private Redis writes its URL (with its password) here, in the state folder, mode
+# 0600: every process of the stack, and the CLI, find it by themselves when REDIS_URL is unset.
+REDIS_URL_FILE = "redis.url"
+ADMIN_KEY_FILE = "chave-admin"
 
 
 class Settings(BaseSettings):
@@ -33,7 +39,7 @@ class Settings(BaseSettings):
     )
 
     redis_url: str = Field(
-        "redis://localhost:6379/0", description="Redis server (make run starts a private one)"
+        DEFAULT_REDIS_URL, description="Redis server (make run starts a private one)", repr=False
     )
     db_path: Path = Field(Path("data/empresa.db"), description="SQLite database")
     # PostgreSQL instead of SQLite when set (postgresql://user:password@host:port/db?…). It holds
@@ -64,6 +70,35 @@ class Settings(BaseSettings):
     max_task_bytes: int = Field(DEFAULT_MAX_TASK_BYTES, ge=0, validation_alias="MAX_BYTES_TAREFA")
     max_queue: int = Field(10_000, ge=1, validation_alias="MAX_FILA")
     retention_days: float = Field(7.0, gt=0, le=3650, validation_alias="RETENCAO_DIAS")
+    # Security (docs/security.md).
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        ["localhost", "127.0.0.1"], description="Host headers the API answers (comma-separated)"
+    )
+    max_body_bytes: int = Field(64 * 1024, ge=1024, validation_alias="MAX_CORPO_BYTES")
+    metrics_token: str = Field("", repr=False, description="lets Prometheus read /metrics")
+    # Quotas of each API key (a key's own fields override them: protocol.K).
+    quota_rate: int = Field(600, ge=1, validation_alias="COTA_REQUISICOES_POR_MIN")
+    quota_active: int = Field(20, ge=1, validation_alias="COTA_TAREFAS_ATIVAS")
+    quota_bytes_day: int = Field(50 * 2**30, ge=1, validation_alias="COTA_BYTES_POR_DIA")
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [host.strip() for host in value.split(",") if host.strip()]
+        return value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _private_redis(cls, data: Any) -> Any:
+        """REDIS_URL unset: the private Redis of `make run`, when its URL file exists."""
+        if isinstance(data, dict) and "redis_url" not in data and "REDIS_URL" not in data:
+            folder = Path(data.get("state_dir") or data.get("STATE_DIR") or REPO_ROOT / "var")
+            with contextlib.suppress(OSError):
+                url = (folder / REDIS_URL_FILE).read_text().strip()
+                if url:
+                    return {**data, "redis_url": url}
+        return data
 
     @property
     def source(self) -> str:

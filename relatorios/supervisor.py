@@ -22,12 +22,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
+import redis
+
 from relatorios import redis_server
 from relatorios.api import FACTORY as API_FACTORY
+from relatorios.apikeys import create_key, key_hash, revoke_key
 from relatorios.monitoring import postgres_problem
 from relatorios.postgres import redacted
-from relatorios.protocol import SOURCE_POSTGRESQL
-from relatorios.settings import REPO_ROOT, Settings, get_settings
+from relatorios.protocol import SOURCE_POSTGRESQL, Keys
+from relatorios.settings import (
+    ADMIN_KEY_FILE,
+    REDIS_URL_FILE,
+    REPO_ROOT,
+    Settings,
+    get_settings,
+)
 
 C_WORKER = REPO_ROOT / "app" / "build" / "worker"
 RESTART_DELAY_S = 1.0
@@ -43,6 +52,7 @@ REDIS_RESTART_FIRST_S = 0.5
 REDIS_RESTART_MAX_S = 8.0
 REDIS_STABLE_S = 30.0  # up this long: the next exit starts the backoff over
 POLL_S = 0.1
+ADMIN_KEY_NAME = "admin"
 
 
 @dataclass
@@ -123,12 +133,16 @@ class Supervisor:
         self.stopping = True
 
     def run(self) -> int:
+        url_file = self.settings.state_dir / REDIS_URL_FILE
         if "REDIS_URL" not in os.environ:
             self.redis, url = redis_server.start(self.redis_folder)
             self.redis_port = int(url.rsplit(":", 1)[1].split("/")[0])
             self.redis_started = time.monotonic()
             self.env["REDIS_URL"] = url
-            print(f"Redis privado em {url} (persistência em {self.redis_folder})")
+            redis_server.write_private(url_file, url + "\n")
+            where = self.redis_folder
+            print(f"Redis privado em {redacted_redis(url)} (senha e persistência em {where})")
+        admin_key = ensure_admin_key(self.settings, self.env.get("REDIS_URL", ""))
         if self.settings.source == SOURCE_POSTGRESQL:
             problem = postgres_problem(self.settings.database_url)
             print(
@@ -143,11 +157,17 @@ class Supervisor:
             child.start(self.env)
         host = "localhost" if self.settings.host in ("127.0.0.1", "0.0.0.0") else self.settings.host
         base = f"http://{host}:{self.settings.port}"
-        print(f"\nPronto: abra {base}/ (página) ou {base}/docs (API)  — Ctrl-C para parar\n")
+        print(f"\nPronto: abra {base}/ (página) ou {base}/docs (API)  — Ctrl-C para parar")
+        print(f"Chave de administrador: {admin_key}")
+        print(f"Entrar na página: {base}/#chave={admin_key}")
+        print(f"(guardada em {self.settings.state_dir / ADMIN_KEY_FILE}; mais chaves: ")
+        print("relatorios chaves criar NOME)\n")
         try:
             self.watch()
         finally:
             self.shutdown()
+            if self.redis:
+                url_file.unlink(missing_ok=True)
         return 0
 
     def watch(self) -> None:
@@ -217,6 +237,33 @@ class Supervisor:
         for child in children:
             if child.proc is not None:
                 child.proc.wait()
+
+
+def redacted_redis(url: str) -> str:
+    """A Redis URL without its password, for a terminal."""
+    scheme, sep, rest = url.partition("://")
+    userinfo, at, host = rest.rpartition("@")
+    return f"{scheme}{sep}***@{host}" if at and userinfo else url
+
+
+def ensure_admin_key(settings: Settings, redis_url: str) -> str:
+    """The admin key kept in the state folder (0600), made on the first start (or again when
+    it was revoked or the Redis data lost): its secret, to print."""
+    client = redis.Redis.from_url(redis_url or settings.redis_url, decode_responses=True)
+    keys = Keys(settings.queue_name)
+    path = settings.state_dir / ADMIN_KEY_FILE
+    try:
+        with contextlib.suppress(FileNotFoundError):
+            secret = path.read_text().strip()
+            if secret and client.exists(keys.api_key(key_hash(secret))):
+                return secret
+        revoke_key(client, keys, ADMIN_KEY_NAME)  # its secret is lost: a new one replaces it
+        secret = create_key(client, keys, ADMIN_KEY_NAME, admin=True)
+    finally:
+        client.close()
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    redis_server.write_private(path, secret + "\n")
+    return secret
 
 
 def ensure_database(path: Path) -> None:

@@ -23,9 +23,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import redis
 from playwright.sync_api import Page, sync_playwright
 
 from relatorios.api import FACTORY
+from relatorios.apikeys import create_key
+from relatorios.protocol import Keys
 
 REPO = Path(__file__).resolve().parent.parent
 CHROMIUM_ARGS = [
@@ -37,6 +40,13 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 WHOLE_PERIOD = {"data_inicio": "2000-01-01", "data_fim": "2100-12-31"}
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1).status_code in (200, 503)
+    except httpx.HTTPError:
+        return False
 
 
 def free_port() -> int:
@@ -76,7 +86,12 @@ class System:
         (folder / "export").mkdir()
         self.spawn(["redis-server", "--port", str(redis_port), "--save", "", "--dir", str(folder)])
         self.spawn([sys.executable, "-m", "uvicorn", "--factory", FACTORY, "--port", str(api_port)])
-        wait_for("the API", lambda: httpx.get(f"{self.url}/tipos-relatorio").is_success)
+        wait_for("the API", lambda: _answers(f"{self.url}/health"))
+        client = redis.Redis.from_url(self.env["REDIS_URL"], decode_responses=True)
+        self.key = create_key(client, Keys(self.env["QUEUE_NAME"]), "admin", admin=True)
+        client.close()
+        self.http = httpx.Client(headers={"Authorization": f"Bearer {self.key}"}, timeout=30)
+        self.login_url = f"{self.url}/#chave={self.key}"
 
     def spawn(self, cmd: list[str], **env: str) -> subprocess.Popen[bytes]:
         log = open(self.folder / f"proc-{len(self.procs)}.log", "wb")  # noqa: SIM115
@@ -91,12 +106,12 @@ class System:
 
     def submit(self, report_type: str, **params: Any) -> str:
         body = {"tipo_relatorio": report_type, "parametros": params}
-        response = httpx.post(f"{self.url}/gerar-relatorio", json=body)
+        response = self.http.post(f"{self.url}/gerar-relatorio", json=body)
         response.raise_for_status()
         return str(response.json()["task_id"])
 
     def task(self, task_id: str) -> dict[str, Any]:
-        return dict(httpx.get(f"{self.url}/relatorios/{task_id}").json())
+        return dict(self.http.get(f"{self.url}/relatorios/{task_id}").json())
 
     def wait_status(self, task_id: str, *states: str) -> None:
         wait_for(f"task {task_id} to be {states}", lambda: self.task(task_id)["status"] in states)
@@ -121,7 +136,9 @@ def stage(system: System) -> None:
     broken.wait(15)
 
     system.worker()
-    departments = httpx.get(f"{system.url}/tipos-relatorio").json()[0]["parametros"][0]["opcoes"]
+    departments = system.http.get(f"{system.url}/tipos-relatorio").json()[0]["parametros"][0][
+        "opcoes"
+    ]
     done = [
         system.submit("PAGAMENTOS_PENDENTES"),
         system.submit("GASTOS_POR_DEPARTAMENTO", departamento=departments[0]),
@@ -171,8 +188,8 @@ def main() -> int:
                     executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
                 )
                 page = browser.new_page(locale="pt-BR", timezone_id="America/Sao_Paulo")
-                shoot(page, system.url, 1280, args.docs / "screenshot.png")
-                shoot(page, system.url, 390, args.docs / "screenshot-celular.png")
+                shoot(page, system.login_url, 1280, args.docs / "screenshot.png")
+                shoot(page, system.login_url, 390, args.docs / "screenshot-celular.png")
                 browser.close()
         finally:
             system.close()

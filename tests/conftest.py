@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 import pytest
 import redis
 
@@ -224,16 +225,36 @@ def start_worker(
             proc.wait()
 
 
+def make_key(redis_url: str, queue: str, name: str, admin: bool = False) -> str:
+    """A real API key (as `relatorios chaves criar`), its secret returned."""
+    from relatorios.apikeys import create_key
+    from relatorios.protocol import Keys
+
+    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        return create_key(client, Keys(queue), name, admin)
+    finally:
+        client.close()
+
+
+def bearer(secret: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {secret}"}
+
+
 @dataclass
 class ApiProcess:
     url: str
     proc: subprocess.Popen[bytes]
+    key: str  # an admin key of this API's queue
+    http: httpx.Client  # sends that key with every request
 
 
 @pytest.fixture
 def start_api(tmp_path: Path) -> Iterator[Callable[[WorkerEnv], ApiProcess]]:
-    """Start the real API (uvicorn in its own process) on a free port: start_api(env)."""
+    """Start the real API (uvicorn in its own process) on a free port: start_api(env). Its
+    `http` client sends an admin key made for the test (`key`)."""
     procs: list[subprocess.Popen[bytes]] = []
+    clients: list[httpx.Client] = []
 
     def start(env: WorkerEnv) -> ApiProcess:
         port = free_port()
@@ -244,18 +265,21 @@ def start_api(tmp_path: Path) -> Iterator[Callable[[WorkerEnv], ApiProcess]]:
         url = f"http://127.0.0.1:{port}"
         wait_until(lambda: _answers(url) or proc.poll() is not None, 30, "the API to start")
         assert proc.poll() is None, (tmp_path / f"api-{port}.log").read_text()
-        return ApiProcess(url, proc)
+        key = make_key(env.redis_url, env.queue, f"admin-{uuid.uuid4().hex[:8]}", admin=True)
+        client = httpx.Client(headers=bearer(key), timeout=30)
+        clients.append(client)
+        return ApiProcess(url, proc, key, client)
 
     yield start
+    for client in clients:
+        client.close()
     for proc in procs:
         proc.terminate()
         proc.wait(10)
 
 
 def _answers(url: str) -> bool:
-    import httpx
-
     try:
-        return httpx.get(f"{url}/tipos-relatorio", timeout=1).status_code == 200
+        return httpx.get(f"{url}/health", timeout=1).status_code in (200, 503)
     except httpx.HTTPError:
         return False

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from relatorios.protocol import (
 )
 from relatorios.settings import Settings
 from relatorios.tasks import TaskStore
+from tests.conftest import bearer, make_key
 
 SPEC_EXAMPLE_1 = {
     "tipo_relatorio": "GASTOS_POR_DEPARTAMENTO",
@@ -38,14 +40,27 @@ SPEC_EXAMPLE_2 = {"tipo_relatorio": "PAGAMENTOS_PENDENTES", "parametros": {}}
 
 
 def settings_for(redis_url: str, queue: str, db: Path, export: Path) -> Settings:
-    return Settings(redis_url=redis_url, queue_name=queue, db_path=db, export_dir=export)
+    return Settings(
+        redis_url=redis_url,
+        queue_name=queue,
+        db_path=db,
+        export_dir=export,
+        allowed_hosts=["testserver"],  # TestClient's Host
+    )
+
+
+def keyed(client: TestClient, redis_url: str, queue: str, admin: bool = True) -> TestClient:
+    """`client`, sending a new API key of `queue` (an admin one unless told)."""
+    name = f"{'admin' if admin else 'usuario'}-{uuid.uuid4().hex[:8]}"
+    client.headers.update(bearer(make_key(redis_url, queue, name, admin)))
+    return client
 
 
 @pytest.fixture
 def api(redis_url: str, queue_name: str, sample_db: Path, tmp_path: Path) -> Iterator[TestClient]:
     app = create_app(settings_for(redis_url, queue_name, sample_db, tmp_path))
     with TestClient(app) as client:
-        yield client
+        yield keyed(client, redis_url, queue_name)
 
 
 def queued(client: redis.Redis, queue: str) -> list[str]:
@@ -181,9 +196,10 @@ def test_redis_down_gives_503_not_500(queue_name: str, sample_db: Path, tmp_path
     dead = f"redis://127.0.0.1:{free_port()}/0"
     app = create_app(settings_for(dead, queue_name, sample_db, tmp_path))
     with TestClient(app) as client:
+        client.headers.update(bearer("uma-chave-qualquer"))  # no Redis: no key can be checked
         response = client.post("/gerar-relatorio", json=SPEC_EXAMPLE_2)
         assert response.status_code == 503
-        assert "Redis" in response.json()["detail"]
+        assert "indisponível" in response.json()["detail"]
         assert response.headers["retry-after"]
         assert client.get("/relatorios").status_code == 503
 
@@ -209,6 +225,7 @@ def test_backpressure_answers_503_with_retry_after(
     settings = settings_for(redis_url, queue_name, sample_db, tmp_path)
     app = create_app(settings.model_copy(update={"max_queue": 2}))
     with TestClient(app) as client:
+        keyed(client, redis_url, queue_name)
         assert client.post("/gerar-relatorio", json=SPEC_EXAMPLE_2).status_code == 202
         assert client.post("/gerar-relatorio", json=SPEC_EXAMPLE_2).status_code == 202
         full = client.post("/gerar-relatorio", json=SPEC_EXAMPLE_2)
@@ -319,3 +336,14 @@ def test_the_status_filter_accepts_only_protocol_states(api: TestClient) -> None
     refused = api.get("/relatorios", params={"status": "pronto"})
     assert refused.status_code == 422
     assert "status: valor inválido; valores válidos: 'na_fila'" in refused.json()["mensagem"]
+
+
+def test_orders_and_keys_still_work_after_redis_forgets_its_scripts(
+    api: TestClient, redis_client: redis.Redis, queue_name: str
+) -> None:
+    """A restarted Redis has no scripts: the API loads them again instead of failing."""
+    assert api.post("/gerar-relatorio", json=SPEC_EXAMPLE_1).status_code == 202
+    redis_client.script_flush()
+    response = api.post("/gerar-relatorio", json=SPEC_EXAMPLE_2)
+    assert response.status_code == 202, response.text
+    assert len(queued(redis_client, queue_name)) == 2

@@ -22,10 +22,19 @@ RELATORIOS = shutil.which("relatorios", path=str(Path(sys.executable).parent)) o
 
 
 def run(
-    args: list[str], env: WorkerEnv, api_url: str, cwd: Path | None = None
+    args: list[str],
+    env: WorkerEnv,
+    api: ApiProcess | str,
+    cwd: Path | None = None,
+    key: str = "",
 ) -> subprocess.CompletedProcess[str]:
+    """`relatorios ARGS` against `api` (with its admin key in RELATORIOS_CHAVE), or against a
+    bare URL with `key` (none by default)."""
     environ = env.environ()
-    environ["RELATORIOS_API"] = api_url
+    environ.pop("RELATORIOS_CHAVE", None)
+    environ["RELATORIOS_API"] = api if isinstance(api, str) else api.url
+    if key or not isinstance(api, str):
+        environ["RELATORIOS_CHAVE"] = key or api.key  # type: ignore[union-attr]
     return subprocess.run(
         [RELATORIOS, *args],
         env=environ,
@@ -49,15 +58,17 @@ def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
 @pytest.fixture
 def system(
     worker_env: WorkerEnv, start_api: StartApi, start_worker: StartWorker
-) -> tuple[WorkerEnv, str]:
+) -> tuple[WorkerEnv, ApiProcess]:
     api = start_api(worker_env)
     start_worker("python", worker_env)
-    return worker_env, api.url
+    return worker_env, api
 
 
-def test_gerar_esperar_prints_the_csv_path(system: tuple[WorkerEnv, str], tmp_path: Path) -> None:
-    env, url = system
-    result = run(["gerar", "PAGAMENTOS_PENDENTES", "--esperar"], env, url)
+def test_gerar_esperar_prints_the_csv_path(
+    system: tuple[WorkerEnv, ApiProcess], tmp_path: Path
+) -> None:
+    env, api = system
+    result = run(["gerar", "PAGAMENTOS_PENDENTES", "--esperar"], env, api)
     assert result.returncode == 0, result.stderr
     path = Path(result.stdout.strip())
     assert path.parent == env.export_dir.resolve()
@@ -75,31 +86,31 @@ def test_gerar_esperar_prints_the_csv_path(system: tuple[WorkerEnv, str], tmp_pa
     assert "linhas" in result.stderr  # the progress bar went to stderr, not into the path
 
     task_id = path.stem.rsplit("_", 1)[1]
-    listed = run(["listar"], env, url)
+    listed = run(["listar"], env, api)
     assert listed.returncode == 0 and task_id in listed.stdout
 
     [full_id] = [w for w in listed.stdout.split() if w.startswith(task_id)]
-    status = run(["status", full_id], env, url)
+    status = run(["status", full_id], env, api)
     assert status.returncode == 0 and "concluido" in status.stdout
 
-    downloaded = run(["baixar", full_id, "-o", str(tmp_path / "copia.csv")], env, url)
+    downloaded = run(["baixar", full_id, "-o", str(tmp_path / "copia.csv")], env, api)
     assert downloaded.returncode == 0, downloaded.stderr
     assert (tmp_path / "copia.csv").read_bytes() == path.read_bytes()
 
 
-def test_gerar_with_typed_parameters(system: tuple[WorkerEnv, str]) -> None:
-    env, url = system
+def test_gerar_with_typed_parameters(system: tuple[WorkerEnv, ApiProcess]) -> None:
+    env, api = system
     args = ["gerar", "maiores_gastadores", "--param", "ano=2024", "-p", "limite=3", "--esperar"]
-    result = run(args, env, url)
+    result = run(args, env, api)
     assert result.returncode == 0, result.stderr
     with Path(result.stdout.strip()).open(newline="", encoding="utf-8") as f:
         rows = list(csv.reader(f))
     assert len(rows) <= 1 + 3
 
 
-def test_gerar_without_waiting_prints_the_task_id(system: tuple[WorkerEnv, str]) -> None:
-    env, url = system
-    result = run(["gerar", "PAGAMENTOS_PENDENTES"], env, url)
+def test_gerar_without_waiting_prints_the_task_id(system: tuple[WorkerEnv, ApiProcess]) -> None:
+    env, api = system
+    result = run(["gerar", "PAGAMENTOS_PENDENTES"], env, api)
     assert result.returncode == 0, result.stderr
     assert len(result.stdout.strip()) == 36
 
@@ -120,14 +131,14 @@ def test_bad_requests_are_one_clear_line(
     worker_env: WorkerEnv, start_api: StartApi, args: list[str], expected: str
 ) -> None:
     api = start_api(worker_env)  # the API alone: nothing here reaches a worker
-    assert expected in one_line_error(run(args, worker_env, api.url))
+    assert expected in one_line_error(run(args, worker_env, api))
 
 
 def test_baixar_before_done_is_one_clear_line(worker_env: WorkerEnv, start_api: StartApi) -> None:
     api = start_api(worker_env)  # no worker: the task stays queued
-    queued = run(["gerar", "PAGAMENTOS_PENDENTES"], worker_env, api.url)
+    queued = run(["gerar", "PAGAMENTOS_PENDENTES"], worker_env, api)
     task_id = queued.stdout.strip()
-    line = one_line_error(run(["baixar", task_id], worker_env, api.url))
+    line = one_line_error(run(["baixar", task_id], worker_env, api))
     assert "ainda não concluído" in line
 
 
@@ -140,13 +151,13 @@ def test_api_unreachable_is_one_clear_line(worker_env: WorkerEnv) -> None:
 
 def test_cancelar_a_queued_task(worker_env: WorkerEnv, start_api: StartApi) -> None:
     api = start_api(worker_env)  # no worker: the task stays queued until cancelled
-    task_id = run(["gerar", "PAGAMENTOS_PENDENTES"], worker_env, api.url).stdout.strip()
-    cancelled = run(["cancelar", task_id], worker_env, api.url)
+    task_id = run(["gerar", "PAGAMENTOS_PENDENTES"], worker_env, api).stdout.strip()
+    cancelled = run(["cancelar", task_id], worker_env, api)
     assert cancelled.returncode == 0, cancelled.stderr
     assert "cancelado" in cancelled.stdout
-    status = run(["status", task_id, "--json"], worker_env, api.url)
+    status = run(["status", task_id, "--json"], worker_env, api)
     assert '"status": "cancelado"' in status.stdout
-    again = one_line_error(run(["cancelar", task_id], worker_env, api.url))
+    again = one_line_error(run(["cancelar", task_id], worker_env, api))
     assert "cancelado" in again  # already final: the API's 409, in one line
 
 
@@ -159,3 +170,29 @@ def test_listar_offers_exactly_the_protocols_states(capsys: pytest.CaptureFixtur
     assert refused.value.code == 2
     error = capsys.readouterr().err
     assert all(f"'{status.value}'" in error for status in Status), error
+
+
+def test_chaves_criar_listar_revogar(worker_env: WorkerEnv, start_api: StartApi) -> None:
+    """An operator makes a user key, the API takes it, the listing shows it, revoking it is
+    immediate; the secret is printed once and never listed."""
+    api = start_api(worker_env)
+    made = run(["chaves", "criar", "ana"], worker_env, api)
+    assert made.returncode == 0, made.stderr
+    secret = made.stdout.strip()
+    assert len(secret) >= 43  # 32 random bytes, base64url
+    assert run(["listar"], worker_env, api.url, key=secret).returncode == 0
+    listed = run(["chaves", "listar"], worker_env, api)
+    assert "ana" in listed.stdout and "usuario" in listed.stdout and secret not in listed.stdout
+    again = run(["chaves", "criar", "ana"], worker_env, api)
+    assert again.returncode != 0 and "já existe" in again.stderr
+    assert run(["chaves", "revogar", "ana"], worker_env, api).returncode == 0
+    refused = one_line_error(run(["listar"], worker_env, api.url, key=secret))
+    assert "revogada" in refused and "RELATORIOS_CHAVE" in refused
+
+
+def test_without_a_key_the_cli_says_how_to_get_one(
+    worker_env: WorkerEnv, start_api: StartApi
+) -> None:
+    api = start_api(worker_env)
+    line = one_line_error(run(["listar"], worker_env, api.url))
+    assert "chave de API ausente" in line and "relatorios chaves criar" in line

@@ -232,16 +232,23 @@ def is_ignored(relative: str) -> bool:
 
 # --- compose -------------------------------------------------------------------------------------
 
-_VARIABLE_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?-([^}]*))?\}")
+_VARIABLE_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::?([-?])([^}]*))?\}")
+# What `make compose-env` writes to .env: the only variable a `docker compose up` needs.
+ENV_FILE = {"REDIS_PASSWORD": "senha-do-env"}
 
 
 def interpolate(value: Any) -> Any:
-    """Compose's `${NAME:-default}` with nothing set, i.e. what a bare `docker compose up` sees."""
+    """Compose's `${NAME:-default}` and `${NAME:?error}` with only .env's variables set, i.e. what
+    `make compose-env && docker compose up` sees."""
     if isinstance(value, str):
 
         def default(match: re.Match[str]) -> str:
-            assert match.group(2) is not None, f"${{{match.group(1)}}} has no default"
-            return match.group(2)
+            name, kind, text = match.groups()
+            if kind == "?":
+                assert name in ENV_FILE, f"${{{name}}} is required but not written by compose-env"
+                return ENV_FILE[name]
+            assert kind == "-", f"${{{name}}} has no default"
+            return str(text)
 
         return _VARIABLE_RE.sub(default, value)
     if isinstance(value, list):
@@ -344,11 +351,29 @@ def test_compose_file_is_valid_against_the_compose_specification() -> None:
         )
 
 
-def test_a_bare_docker_compose_up_needs_no_environment() -> None:
+def test_docker_compose_up_needs_only_the_env_file_of_make_compose_env(tmp_path: Path) -> None:
     # interpolate() fails on a ${NAME} without a default; this makes the failure a test of its own.
     assert compose()["services"]
     for name in REQUIRED_SERVICES:
         service(name)
+    shutil.copy(REPO / "Makefile", tmp_path / "Makefile")
+    for _ in range(2):  # the second run keeps the first password
+        subprocess.run(["make", "-s", "compose-env"], cwd=tmp_path, check=True, capture_output=True)
+    written = (tmp_path / ".env").read_text().splitlines()
+    assert len(written) == 1 and written[0].startswith("REDIS_PASSWORD=")
+    assert len(written[0].split("=", 1)[1]) >= 43
+    assert (tmp_path / ".env").stat().st_mode & 0o777 == 0o600
+
+
+def test_redis_requires_the_password_and_never_evicts() -> None:
+    command = service("redis")["command"]
+    password = ENV_FILE["REDIS_PASSWORD"]
+    assert command[command.index("--requirepass") + 1] == password
+    assert command[command.index("--maxmemory-policy") + 1] == "noeviction"
+    assert service("redis")["environment"]["REDISCLI_AUTH"] == password  # the healthcheck's
+    for name in PROJECT_SERVICES:
+        if name != "popular-banco":
+            assert environment_of(name)["REDIS_URL"] == f"redis://:{password}@redis:6379/0", name
 
 
 def test_redis_is_the_official_image_persisting_to_a_named_volume() -> None:
@@ -373,7 +398,7 @@ def test_services_wait_for_a_healthy_redis_and_the_database() -> None:
 
 def test_api_publishes_port_8000_and_checks_its_health() -> None:
     api = service("api")
-    assert "8000:8000" in api["ports"]
+    assert api["ports"] == ["127.0.0.1:8000:8000"], "published on loopback unless API_BIND says"
     assert environment_of("api")["HOST"] == "0.0.0.0", "the API must listen beyond loopback"
     assert environment_of("api")["PORT"] == "8000"
     test = " ".join(api["healthcheck"]["test"])
@@ -390,7 +415,7 @@ def test_data_and_export_are_bind_mounted_where_the_processes_look() -> None:
         env = environment_of(name)
         if name != "popular-banco":
             assert env["DB_PATH"] == str(database), name
-            assert env["REDIS_URL"].startswith("redis://redis:"), name
+            assert "@redis:6379/" in env["REDIS_URL"], name
             data = mount_at(name, "./data")
             assert data.target == str(database.parent) and data.read_only, name
             export = mount_at(name, "./export")

@@ -11,7 +11,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from tests.conftest import WORKER_KINDS, ApiProcess, WorkerEnv, wait_until
@@ -21,13 +20,13 @@ StartApi = Callable[[WorkerEnv], ApiProcess]
 
 
 def submit_and_wait(api: ApiProcess, body: dict[str, Any], timeout: float = 60) -> dict[str, Any]:
-    accepted = httpx.post(f"{api.url}/gerar-relatorio", json=body)
+    accepted = api.http.post(f"{api.url}/gerar-relatorio", json=body)
     assert accepted.status_code == 202, accepted.text
     status_url = accepted.json()["status_url"]
     final: dict[str, Any] = {}
 
     def finished() -> bool:
-        final.update(httpx.get(status_url).json())
+        final.update(api.http.get(status_url).json())
         return final["status"] in ("concluido", "falhou")
 
     wait_until(finished, timeout, f"task {accepted.json()['task_id']} to finish")
@@ -90,7 +89,7 @@ def test_spec_example_pagamentos_pendentes_and_download(
         "SELECT count(*), sum(valor_centavos) FROM transacoes WHERE status = 'PENDENTE'",
         (),
     )
-    download = httpx.get(task["download_url"])
+    download = api.http.get(task["download_url"])
     assert download.status_code == 200
     assert task["arquivo"] in download.headers["content-disposition"]
     assert download.content.startswith(
@@ -107,7 +106,7 @@ def test_every_catalog_report_completes(
 ) -> None:
     api = start_api(worker_env)
     start_worker(kind, worker_env)
-    for report in httpx.get(f"{api.url}/tipos-relatorio").json():
+    for report in api.http.get(f"{api.url}/tipos-relatorio").json():
         params = {p["nome"]: sample_value(p) for p in report["parametros"] if p["obrigatorio"]}
         task = submit_and_wait(api, {"tipo_relatorio": report["tipo"], "parametros": params})
         assert task["status"] == "concluido", task

@@ -16,7 +16,6 @@ from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
-import httpx
 import psycopg
 import pytest
 import redis
@@ -81,18 +80,18 @@ def test_specification_examples_through_the_api_match_the_sqlite_file(
 ) -> None:
     api = start_api(pg_env)
     start_worker(kind, pg_env)
-    types = httpx.get(f"{api.url}/tipos-relatorio").json()
+    types = api.http.get(f"{api.url}/tipos-relatorio").json()
     department = next(p for t in types for p in t["parametros"] if p["nome"] == "departamento")
     assert "Engenharia de Software" in department["opcoes"], "departments come from PostgreSQL"
     for report, params in EXAMPLES:
         body = {"tipo_relatorio": report, "parametros": params}
-        task = httpx.post(f"{api.url}/gerar-relatorio", json=body).json()
+        task = api.http.post(f"{api.url}/gerar-relatorio", json=body).json()
         url = f"{api.url}/relatorios/{task['task_id']}"
-        wait_until(lambda url=url: httpx.get(url).json()["status"] == "concluido", 60, report)  # type: ignore[misc]
-        got = httpx.get(f"{url}/download").content
+        wait_until(lambda url=url: api.http.get(url).json()["status"] == "concluido", 60, report)  # type: ignore[misc]
+        got = api.http.get(f"{url}/download").content
         expected = sqlite_csv(sample_db, report, params, tmp_path / f"{report}.csv")
         assert got == expected and got.count(b"\r\n") > 100, report
-    health = httpx.get(f"{api.url}/health").json()
+    health = api.http.get(f"{api.url}/health").json()
     assert health["banco"] is True, health
 
 
@@ -105,8 +104,8 @@ def test_the_api_refuses_a_report_postgresql_lacks(
     pg_catalog(catalog, {"SO_POSTGRES": "SELECT version() AS versao"})
     pg_env.catalog_dir = catalog
     api = start_api(pg_env)
-    assert [t["tipo"] for t in httpx.get(f"{api.url}/tipos-relatorio").json()] == ["SO_POSTGRES"]
-    refused = httpx.post(f"{api.url}/gerar-relatorio", json={"tipo_relatorio": "SO_SQLITE"})
+    assert [t["tipo"] for t in api.http.get(f"{api.url}/tipos-relatorio").json()] == ["SO_POSTGRES"]
+    refused = api.http.post(f"{api.url}/gerar-relatorio", json={"tipo_relatorio": "SO_SQLITE"})
     assert refused.status_code == 422 and "SO_POSTGRES" in refused.text, refused.text
 
 
@@ -238,7 +237,7 @@ def test_a_running_postgresql_query_is_cancelled_within_a_second(
     task = push(redis_client, pg_env.queue, "ETERNO", {})
     wait_until(lambda: _running_queries(pg_db, "pg_sleep(60)") > 0, 20, "the query to run")
     started = time.monotonic()
-    assert httpx.delete(f"{api.url}/relatorios/{task.task_id}").status_code == 200
+    assert api.http.delete(f"{api.url}/relatorios/{task.task_id}").status_code == 200
     wait_until(lambda: _running_queries(pg_db, "pg_sleep(60)") == 0, 1.0, "the server-side cancel")
     assert time.monotonic() - started < 1.0
     wait_until(lambda: status_of(redis_client, pg_env.queue, task.task_id) == "cancelado", 2)

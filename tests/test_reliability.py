@@ -17,7 +17,6 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 import redis
 
@@ -82,12 +81,12 @@ def test_cancel_a_queued_task_it_never_runs(
 ) -> None:
     api = start_api(worker_env)
     body = {"tipo_relatorio": "PAGAMENTOS_PENDENTES", "parametros": {}}
-    task_id = httpx.post(f"{api.url}/gerar-relatorio", json=body).json()["task_id"]
-    cancelled = httpx.delete(f"{api.url}/relatorios/{task_id}")
+    task_id = api.http.post(f"{api.url}/gerar-relatorio", json=body).json()["task_id"]
+    cancelled = api.http.delete(f"{api.url}/relatorios/{task_id}")
     assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelado"
-    assert httpx.delete(f"{api.url}/relatorios/{task_id}").status_code == 409
+    assert api.http.delete(f"{api.url}/relatorios/{task_id}").status_code == 409
     start_worker(kind, worker_env)
-    later = httpx.post(f"{api.url}/gerar-relatorio", json=body).json()
+    later = api.http.post(f"{api.url}/gerar-relatorio", json=body).json()
     wait_final(redis_client, worker_env, later["task_id"])
     assert status_of(redis_client, worker_env.queue, task_id) == "cancelado"
     assert [p.name for p in worker_env.export_dir.iterdir()] == [later["arquivo"]]
@@ -108,7 +107,7 @@ def test_cancel_a_running_task_stops_within_a_second(
     task = push(redis_client, slow_env.queue, "LENTO", {})
     key = Keys(slow_env.queue).task(task.task_id)
     wait_until(lambda: int(redis_client.hget(key, "linhas") or 0) > 0, 30, "the report to start")
-    assert httpx.delete(f"{api.url}/relatorios/{task.task_id}").status_code == 200
+    assert api.http.delete(f"{api.url}/relatorios/{task.task_id}").status_code == 200
     wait_until(
         lambda: processing_total(redis_client, slow_env.queue) == 0, 1.5, "the worker to stop"
     )
@@ -226,6 +225,9 @@ def test_a_task_waiting_for_its_retry_does_not_keep_its_worker_from_other_tasks(
     assert (
         redis_client.zcard(keys.retries) == 1 and processing_total(redis_client, own_db.queue) == 0
     )
+    # Listed where its status says (the status indexes move with every status write).
+    assert redis_client.zscore(keys.by_status("na_fila"), waiting.task_id) is not None
+    assert redis_client.zscore(keys.by_status("processando"), waiting.task_id) is None
     # Meanwhile the same (single) worker serves another task, one that reads no table.
     began = time.monotonic()
     other = push(redis_client, own_db.queue, "RAPIDO", {})
@@ -477,8 +479,8 @@ def test_the_api_moves_due_retries_to_the_queue_when_it_reads_its_depth(
     keys = Keys(worker_env.queue)
     far = int(time.time() * 1000) + 3_600_000
     redis_client.zadd(keys.retries, {"devida": 0, "futura": far})
-    assert httpx.get(f"{api.url}/health").json()["fila"] == 1
+    assert api.http.get(f"{api.url}/health").json()["fila"] == 1
     assert redis_client.lrange(keys.queue, 0, -1) == ["devida"]
     assert redis_client.zrange(keys.retries, 0, -1) == ["futura"]
-    scrape = httpx.get(f"{api.url}/metrics").text.splitlines()
+    scrape = api.http.get(f"{api.url}/metrics").text.splitlines()
     assert "relatorios_tentativas_adiadas 1.0" in scrape and "relatorios_fila_tamanho 1.0" in scrape

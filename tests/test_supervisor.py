@@ -6,6 +6,7 @@ import contextlib
 import importlib.util
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -15,7 +16,10 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
+import redis
 
+from relatorios import redis_server
+from relatorios.settings import ADMIN_KEY_FILE, REDIS_URL_FILE
 from tests.conftest import PG_READER_PASSWORD, REPO, PgDatabase, WorkerEnv, free_port, wait_until
 from tests.helpers import SLOW_ROWS, SLOW_SQL, slow_catalog
 
@@ -45,11 +49,14 @@ class Up:
             cmd, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True
         )
         wait_until(self.answers, 60, "make run's API")
+        # The admin key make run keeps in its state folder (and prints).
+        self.key = (Path(env["STATE_DIR"]) / ADMIN_KEY_FILE).read_text().strip()
+        self.http = httpx.Client(headers={"Authorization": f"Bearer {self.key}"}, timeout=30)
 
     def answers(self) -> bool:
         assert self.proc.poll() is None, self.log.read_text()
         try:
-            return httpx.get(f"{self.url}/tipos-relatorio", timeout=1).status_code == 200
+            return httpx.get(f"{self.url}/health", timeout=1).status_code in (200, 503)
         except httpx.HTTPError:
             return False
 
@@ -77,6 +84,7 @@ class Up:
         os.killpg(self.proc.pid, signum)
 
     def interrupt(self) -> int:
+        self.http.close()
         self.proc.send_signal(signal.SIGINT)
         return self.proc.wait(60)
 
@@ -122,8 +130,8 @@ def test_up_restarts_a_dead_worker_and_ctrl_c_stops_everything(
         30,
         "the worker to be restarted",
     )
-    task = httpx.post(f"{up.url}/gerar-relatorio", json=SPEC_EXAMPLE_2).json()
-    wait_until(lambda: httpx.get(task["status_url"]).json()["status"] == "concluido", 60, "done")
+    task = up.http.post(f"{up.url}/gerar-relatorio", json=SPEC_EXAMPLE_2).json()
+    wait_until(lambda: up.http.get(task["status_url"]).json()["status"] == "concluido", 60, "done")
     children = psutil.Process(up.proc.pid).children(recursive=True)
     assert up.interrupt() == 0
     assert "reiniciando" in up.log.read_text()
@@ -135,16 +143,48 @@ def test_private_redis_persists_queued_tasks_across_restarts(
 ) -> None:
     del up_env["REDIS_URL"]  # make run's default: a private, real redis-server
     up = start_up(up_env, tmp_path / "up1.log", 0)
-    task = httpx.post(f"{up.url}/gerar-relatorio", json=SPEC_EXAMPLE_2).json()
+    task = up.http.post(f"{up.url}/gerar-relatorio", json=SPEC_EXAMPLE_2).json()
     assert up.interrupt() == 0
     assert list((tmp_path / "var" / "redis").rglob("*.aof*")), "append-only files written"
     again = start_up(up_env, tmp_path / "up2.log", 0)
     try:
-        status = httpx.get(f"{again.url}/relatorios/{task['task_id']}").json()
+        status = again.http.get(f"{again.url}/relatorios/{task['task_id']}").json()
         assert status["status"] == "na_fila"
     finally:
         assert again.interrupt() == 0
     assert "Redis privado" in (tmp_path / "up1.log").read_text()
+
+
+def test_make_run_prints_an_admin_key_and_its_redis_requires_a_password(
+    up_env: dict[str, str], tmp_path: Path, start_up: StartUp
+) -> None:
+    del up_env["REDIS_URL"]  # make run's default: a private, real redis-server
+    state = tmp_path / "var"
+    up = start_up(up_env, tmp_path / "up1.log", 0)
+    printed = up.log.read_text()
+    assert f"Chave de administrador: {up.key}" in printed
+    assert f"/#chave={up.key}" in printed
+    assert stat.S_IMODE((state / ADMIN_KEY_FILE).stat().st_mode) == 0o600
+    url = (state / REDIS_URL_FILE).read_text().strip()
+    assert stat.S_IMODE((state / REDIS_URL_FILE).stat().st_mode) == 0o600
+    password = (state / "redis" / redis_server.PASSWORD_FILE).read_text().strip()
+    assert password and password in url and password not in printed
+    port = int(url.rsplit(":", 1)[1].split("/")[0])
+    with pytest.raises(redis.AuthenticationError):
+        redis.Redis(port=port).ping()
+    assert httpx.get(f"{up.url}/relatorios").status_code == 401
+    # The CLI finds make run's Redis (and its password) by itself: REDIS_URL is unset.
+    cli = [str(Path(sys.executable).with_name("relatorios")), "chaves", "criar", "ana"]
+    made = subprocess.run(cli, env=up_env, capture_output=True, text=True, timeout=60)
+    assert made.returncode == 0, made.stderr
+    ana = {"Authorization": f"Bearer {made.stdout.strip()}"}
+    assert httpx.get(f"{up.url}/relatorios", headers=ana).json()["total"] == 0
+    assert up.interrupt() == 0
+    again = start_up(up_env, tmp_path / "up2.log", 0)
+    try:
+        assert again.key == up.key and f"Chave de administrador: {up.key}" in again.log.read_text()
+    finally:
+        assert again.interrupt() == 0
 
 
 def test_up_without_any_redis_server_says_how_to_install_one(
@@ -172,8 +212,8 @@ def test_up_with_database_url_reads_postgresql_and_generates_no_sqlite_file(
     missing = tmp_path / "nao-gerar.db"
     up_env.update(DATABASE_URL=pg_db.url, DB_PATH=str(missing))
     up = start_up(up_env, tmp_path / "up.log", 1)
-    task = httpx.post(f"{up.url}/gerar-relatorio", json=SPEC_EXAMPLE_2).json()
-    wait_until(lambda: httpx.get(task["status_url"]).json()["status"] == "concluido", 60, "done")
+    task = up.http.post(f"{up.url}/gerar-relatorio", json=SPEC_EXAMPLE_2).json()
+    wait_until(lambda: up.http.get(task["status_url"]).json()["status"] == "concluido", 60, "done")
     assert up.interrupt() == 0
     log = up.log.read_text()
     assert "PostgreSQL" in log and PG_READER_PASSWORD not in log, log
@@ -195,17 +235,17 @@ DEADLINE_S = 1.0
 
 
 def start_long_report(up: Up) -> str:
-    task = httpx.post(f"{up.url}/gerar-relatorio", json={"tipo_relatorio": "LENTO"}).json()
+    task = up.http.post(f"{up.url}/gerar-relatorio", json={"tipo_relatorio": "LENTO"}).json()
     url = task["status_url"]
-    wait_until(lambda: httpx.get(url).json()["linhas"] > 0, 60, "the report to be writing rows")
+    wait_until(lambda: up.http.get(url).json()["linhas"] > 0, 60, "the report to be writing rows")
     return str(task["task_id"])
 
 
 def finishes_after_restart(up: Up, task_id: str, export: Path) -> None:
     """Nothing lost: the task ends `concluido` with its whole file, and no `.part` is left."""
     url = f"{up.url}/relatorios/{task_id}"
-    wait_until(lambda: httpx.get(url).json()["status"] == "concluido", 90, "the task, restarted")
-    status = httpx.get(url).json()
+    wait_until(lambda: up.http.get(url).json()["status"] == "concluido", 90, "the task, restarted")
+    status = up.http.get(url).json()
     assert (export / status["arquivo"]).stat().st_size == status["bytes"]
     assert not list(export.glob("*.part"))
 
@@ -285,27 +325,27 @@ def test_make_runs_redis_killed_comes_back_by_itself_with_the_queue(
 ) -> None:
     env = slow_up_env(up_env, tmp_path, "c")
     up = start_up(env, tmp_path / "up.log", 1, "c")
-    wait_until(lambda: httpx.get(f"{up.url}/health").status_code == 200, 30, "healthy")
+    wait_until(lambda: up.http.get(f"{up.url}/health").status_code == 200, 30, "healthy")
     running = start_long_report(up)
-    queued = httpx.post(f"{up.url}/gerar-relatorio", json={"tipo_relatorio": "RAPIDO"}).json()
-    assert httpx.get(queued["status_url"]).json()["status"] == "na_fila"
+    queued = up.http.post(f"{up.url}/gerar-relatorio", json={"tipo_relatorio": "RAPIDO"}).json()
+    assert up.http.get(queued["status_url"]).json()["status"] == "na_fila"
     time.sleep(1.5)  # appendfsync everysec: what Redis acknowledged a second ago is on disk
     [redis_proc] = [p for p in up.tree if "redis-server" in " ".join(p.cmdline())]
     redis_proc.kill()
     killed = time.monotonic()
     wait_until(lambda: not redis_proc.is_running(), 5, "redis-server to die")
-    wait_until(lambda: _healthy(up.url), 10, "/health healthy again, nobody restarting Redis")
+    wait_until(lambda: _healthy(up), 10, "/health healthy again, nobody restarting Redis")
     assert time.monotonic() - killed <= 10
     for task_id in (running, queued["task_id"]):
         url = f"{up.url}/relatorios/{task_id}"
-        wait_until(lambda u=url: httpx.get(u).json()["status"] == "concluido", 60, "preserved")
+        wait_until(lambda u=url: up.http.get(u).json()["status"] == "concluido", 60, "preserved")
     assert "Redis saiu" in up.log.read_text()
     assert up.interrupt() == 0
 
 
-def _healthy(url: str) -> bool:
+def _healthy(up: Up) -> bool:
     try:
-        return httpx.get(f"{url}/health", timeout=2).status_code == 200
+        return up.http.get(f"{up.url}/health", timeout=2).status_code == 200
     except httpx.HTTPError:
         return False
 
@@ -325,7 +365,7 @@ def test_api_workers_run_that_many_api_processes_behind_one_port(
 
     wait_until(lambda: len(servers()) == 2, 30, "two API processes")
     for _ in range(20):
-        assert httpx.post(f"{up.url}/gerar-relatorio", json=SPEC_EXAMPLE_2).status_code == 202
+        assert up.http.post(f"{up.url}/gerar-relatorio", json=SPEC_EXAMPLE_2).status_code == 202
     children = psutil.Process(up.proc.pid).children(recursive=True)
     assert up.interrupt() == 0
     assert not [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -37,6 +38,11 @@ def test_live_workers_are_read_from_heartbeats_sorted_by_id(
     redis_client.set(keys.worker("python-h-2"), json.dumps({"tipo": "python", "tarefa": None}))
     redis_client.set(keys.worker("c-h-1"), json.dumps({"tipo": "c", "tarefa": "abc"}))
     redis_client.set(keys.worker("c-h-3"), "not json")  # the kind comes from the id then
+    now_ms = int(time.time() * 1000)
+    # As every worker does with its heartbeat: its id in the registry, scored by the beat's time.
+    redis_client.zadd(keys.workers, {"python-h-2": now_ms, "c-h-1": now_ms, "c-h-3": now_ms})
+    redis_client.zadd(keys.workers, {"c-h-4": now_ms - 60_000})  # silent for a minute: dead
+    redis_client.set(keys.worker("c-h-4"), json.dumps({"tipo": "c", "tarefa": None}))
     workers = with_store(redis_url, queue_name, lambda s: s.live_workers())
     assert workers == [
         WorkerBeat("c-h-1", "c", "abc"),

@@ -8,7 +8,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
-import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
@@ -49,8 +48,15 @@ def page(browser: Browser) -> Iterator[Page]:
     assert errors == [], f"JavaScript errors on the page: {errors}"
 
 
+def log_in(page: Page, api: ApiProcess) -> None:
+    """Open the page with make run's link (the key in the fragment), as an operator does."""
+    page.goto(f"{api.url}/#chave={api.key}")
+    expect(page.get_by_role("button", name="Sair")).to_be_visible()
+    assert "chave" not in page.url, "the key leaves the address bar"
+
+
 def first_department(api: ApiProcess) -> str:
-    catalog = httpx.get(f"{api.url}/tipos-relatorio").json()
+    catalog = api.http.get(f"{api.url}/tipos-relatorio").json()
     [gastos] = [r for r in catalog if r["tipo"] == "GASTOS_POR_DEPARTAMENTO"]
     return str(gastos["parametros"][0]["opcoes"][0])
 
@@ -60,7 +66,7 @@ def test_order_a_report_watch_it_finish_and_download_it(
 ) -> None:
     api = start_api(worker_env)
     department = first_department(api)
-    page.goto(api.url)
+    log_in(page, api)
 
     page.get_by_label("Gastos por departamento").check()
     page.get_by_role("combobox", name="Departamento").select_option(department)
@@ -79,7 +85,7 @@ def test_order_a_report_watch_it_finish_and_download_it(
     expect(task.get_by_role("button", name="Cancelar")).to_have_count(0)
 
     with page.expect_download() as info:
-        task.get_by_role("link", name="Baixar CSV").click()
+        task.get_by_role("button", name="Baixar CSV").click()
     saved = worker_env.export_dir.parent / "baixado.csv"
     info.value.save_as(saved)
     with saved.open(newline="", encoding="utf-8") as f:
@@ -93,7 +99,7 @@ def test_validation_errors_appear_next_to_their_field(
     page: Page, worker_env: WorkerEnv, start_api: StartApi
 ) -> None:
     api = start_api(worker_env)
-    page.goto(api.url)
+    log_in(page, api)
 
     page.get_by_label("Maiores gastadores do ano").check()
     year = page.get_by_label("Ano (ex.: 2025)")
@@ -122,20 +128,20 @@ def test_a_failed_task_shows_its_error(
 ) -> None:
     api = start_api(worker_env)
     start_worker("python", replace(worker_env, db_path=tmp_path / "sumiu.db"))
-    page.goto(api.url)
+    log_in(page, api)
     page.get_by_label("Pagamentos pendentes").check()
     page.get_by_role("button", name="Gerar relatório").click()
     task = page.locator(".tarefa").first
     expect(task.locator(".selo")).to_have_text("Falhou", timeout=30_000)
     expect(task.locator(".erro-tarefa")).to_contain_text("banco de dados não encontrado")
-    expect(task.get_by_role("link", name="Baixar CSV")).to_have_count(0)
+    expect(task.get_by_role("button", name="Baixar CSV")).to_have_count(0)
 
 
 def test_the_form_works_from_the_keyboard_alone(
     page: Page, worker_env: WorkerEnv, start_api: StartApi
 ) -> None:
     api = start_api(worker_env)
-    page.goto(api.url)
+    log_in(page, api)
     first = page.get_by_label("Gastos por departamento")
     expect(first).to_be_checked()
     unlabelled = page.evaluate(
@@ -160,7 +166,7 @@ def test_the_form_works_from_the_keyboard_alone(
 def test_the_page_fits_a_phone(page: Page, worker_env: WorkerEnv, start_api: StartApi) -> None:
     api = start_api(worker_env)
     page.set_viewport_size({"width": 390, "height": 844})
-    page.goto(api.url)
+    log_in(page, api)
     page.get_by_label("Pagamentos pendentes").check()
     page.get_by_role("button", name="Gerar relatório").click()
     expect(page.locator(".tarefa")).to_have_count(1)
@@ -171,7 +177,7 @@ def test_a_queued_task_can_be_cancelled(
     page: Page, worker_env: WorkerEnv, start_api: StartApi
 ) -> None:
     api = start_api(worker_env)  # no worker: the task stays queued until cancelled
-    page.goto(api.url)
+    log_in(page, api)
     page.get_by_label("Pagamentos pendentes").check()
     page.get_by_role("button", name="Gerar relatório").click()
     task = page.locator(".tarefa").first
@@ -179,7 +185,7 @@ def test_a_queued_task_can_be_cancelled(
     task.get_by_role("button", name="Cancelar").click()
     expect(task.locator(".selo")).to_have_text("Cancelado")
     expect(task.get_by_role("button", name="Cancelar")).to_have_count(0)
-    expect(task.get_by_role("link", name="Baixar CSV")).to_have_count(0)
+    expect(task.get_by_role("button", name="Baixar CSV")).to_have_count(0)
 
 
 def test_the_page_takes_state_labels_and_filters_from_the_api(
@@ -187,11 +193,11 @@ def test_the_page_takes_state_labels_and_filters_from_the_api(
 ) -> None:
     """The page spells no state: change GET /estados and the page says what it serves."""
     api = start_api(worker_env)  # no worker: the task stays queued
-    served = httpx.get(f"{api.url}/estados").json()
+    served = api.http.get(f"{api.url}/estados").json()
     assert [s["status"] for s in served] == [s.value for s in Status]
     renamed = [{**s, "rotulo": f"<{s['rotulo']}>"} for s in served]
     page.route(f"{api.url}/estados", lambda route: route.fulfill(json=renamed))
-    page.goto(api.url)
+    log_in(page, api)
     options = page.locator("#filtro-status option")
     expect(options).to_have_text(["todas", *(s["rotulo"] for s in renamed)])
     page.get_by_label("Pagamentos pendentes").check()
@@ -203,3 +209,25 @@ def test_the_page_takes_state_labels_and_filters_from_the_api(
     task.get_by_role("button", name="Cancelar").click()
     page.locator("#filtro-status").select_option("")
     expect(task.locator(".selo")).to_have_text(f"<{STATUS_LABELS[Status.CANCELLED]}>")
+
+
+def test_the_page_asks_for_a_key_and_logs_out(
+    page: Page, worker_env: WorkerEnv, start_api: StartApi
+) -> None:
+    api = start_api(worker_env)
+    page.goto(api.url)
+    expect(page.get_by_role("heading", name="Entrar")).to_be_visible()
+    expect(page.locator("#app")).to_be_hidden()
+    key = page.get_by_label("Chave de API")
+    key.fill("chave-errada")
+    page.get_by_role("button", name="Entrar").click()
+    expect(page.locator("#erro-chave")).to_have_text("Chave inválida ou revogada.")
+    key.fill(api.key)
+    page.get_by_role("button", name="Entrar").click()
+    expect(page.get_by_label("Pagamentos pendentes")).to_be_visible()
+    assert page.evaluate("sessionStorage.getItem('relatorios.chave')") == api.key
+    page.reload()  # the key lives as long as the tab
+    expect(page.get_by_label("Pagamentos pendentes")).to_be_visible()
+    page.get_by_role("button", name="Sair").click()
+    expect(page.get_by_role("heading", name="Entrar")).to_be_visible()
+    assert page.evaluate("sessionStorage.getItem('relatorios.chave')") is None

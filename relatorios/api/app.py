@@ -15,15 +15,18 @@ from contextlib import asynccontextmanager
 
 import redis.asyncio as aioredis
 from fastapi import FastAPI
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from relatorios import __version__
 from relatorios.api import errors
+from relatorios.api.middleware import BodyGuard, SecurityHeaders
 from relatorios.api.requests import departments_of, request_union
-from relatorios.api.responses import ReportInfo
+from relatorios.api.responses import ADMIN, AUTH, ReportInfo
 from relatorios.api.routes import (
     catalog,
     dead_letters,
     health,
+    keys,
     metrics,
     orders,
     states,
@@ -38,6 +41,7 @@ from relatorios.tasks import QueueUnavailable, TaskStore
 
 log = logging.getLogger("relatorios.api")
 SWEEP_EVERY_S = 60
+REDIS_CONNECTIONS = 100
 
 DESCRIPTION = """
 Gerador de relatórios assíncrono: `POST /gerar-relatorio` valida o pedido, enfileira a tarefa no
@@ -59,9 +63,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.catalog = [ReportInfo.of(r, departments) for r in reports.values()]
     errors.install(app)
-    app.include_router(orders.router(request_union(reports, departments)))
-    for module in (catalog, states, tasks, dead_letters, health, metrics, web):
+    app.include_router(orders.router(request_union(reports, departments)), responses=AUTH)
+    for module in (catalog, states, tasks):
+        app.include_router(module.router, responses=AUTH)
+    for module in (dead_letters, keys, metrics):
+        app.include_router(module.router, responses=ADMIN)
+    for module in (health, web):  # public
         app.include_router(module.router)
+    # Outermost last: every answer (a 400 or a 413 too) carries the security headers; a Host
+    # outside ALLOWED_HOSTS (DNS rebinding) is refused before its body is read.
+    app.add_middleware(BodyGuard, limit=settings.max_body_bytes)
+    app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.allowed_hosts)
+    app.add_middleware(SecurityHeaders)
     return app
 
 
@@ -69,13 +82,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     """While the app serves: the store (one Redis client) and the retention sweep."""
     settings: Settings = app.state.settings
-    client = aioredis.Redis.from_url(
+    # A blocking pool: past REDIS_CONNECTIONS requests in flight, a request waits for a free
+    # connection (up to the socket timeout) instead of failing with redis-py's "Too many
+    # connections" (its default pool holds 100, and 1,000 clients got 503s).
+    pool = aioredis.BlockingConnectionPool.from_url(
         settings.redis_url,
+        max_connections=REDIS_CONNECTIONS,
+        timeout=5,
         decode_responses=True,
         encoding_errors="replace",  # an `erro` text may hold invalid UTF-8 (from SQLite)
         socket_connect_timeout=2,
         socket_timeout=5,
     )
+    client = aioredis.Redis(connection_pool=pool)
     store = TaskStore(client, Keys(settings.queue_name), int(settings.retention_days * 86_400))
     app.state.store = store
     sweeper = asyncio.create_task(sweep_forever(store, settings))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -12,7 +13,9 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
 from relatorios.protocol import REPORT_TYPE_RE, M
-from relatorios.tasks import IdempotencyConflict, QueueFull, QueueUnavailable
+from relatorios.tasks import IdempotencyConflict, QueueFull, QueueUnavailable, QuotaExceeded
+
+log = logging.getLogger("relatorios.api")
 
 # Pydantic error type -> Portuguese message; {…} placeholders come from the error's ctx.
 MESSAGES = {
@@ -81,11 +84,22 @@ async def on_http_error(request: Request, exc: HTTPException) -> Response:
     return await http_exception_handler(request, exc)
 
 
-async def on_queue_unavailable(_request: Request, exc: Exception) -> JSONResponse:
+async def on_queue_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    # The details (addresses, ports, library messages) go to the log, never to the client.
+    log.warning("Redis inacessível em %s %s: %s", request.method, request.url.path, exc)
     return JSONResponse(
         status_code=503,
-        content={"detail": f"Fila indisponível (Redis inacessível): {exc}. Tente novamente."},
+        content={"detail": "Fila indisponível no momento. Tente novamente."},
         headers={"Retry-After": "5"},
+    )
+
+
+async def on_quota_exceeded(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, QuotaExceeded)
+    return JSONResponse(
+        status_code=429,
+        content={"detail": f"{exc}."},
+        headers={"Retry-After": str(exc.retry_after)},
     )
 
 
@@ -106,4 +120,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(HTTPException, on_http_error)  # type: ignore[arg-type]
     app.add_exception_handler(QueueUnavailable, on_queue_unavailable)
     app.add_exception_handler(QueueFull, on_queue_full)
+    app.add_exception_handler(QuotaExceeded, on_quota_exceeded)
     app.add_exception_handler(IdempotencyConflict, on_idempotency_conflict)

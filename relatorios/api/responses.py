@@ -135,3 +135,13 @@ class Problem(BaseModel):
 UNAVAILABLE: dict[int | str, dict[str, Any]] = {
     503: {"model": Problem, "description": "Redis inacessível ou fila cheia: nada foi enfileirado"}
 }
+
+# Every route but /health and the page's: what a missing, wrong or spent key gets.
+AUTH: dict[int | str, dict[str, Any]] = {
+    401: {"model": Problem, "description": "sem chave de API, ou chave inválida ou revogada"},
+    429: {"model": Problem, "description": "cota da chave esgotada (veja Retry-After)"},
+}
+ADMIN: dict[int | str, dict[str, Any]] = {
+    **AUTH,
+    403: {"model": Problem, "description": "exige uma chave de administrador"},
+}

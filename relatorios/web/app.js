@@ -2,6 +2,8 @@
 // Plain JS, no build step, no CDN. Talks only to this API: GET /estados, GET /tipos-relatorio,
 // POST /gerar-relatorio, GET /relatorios (polled), DELETE /relatorios/{id}, GET /health.
 // Task states are never spelled here: GET /estados serves them from the protocol (Status).
+// Every call but /health sends the API key (Authorization: Bearer), kept in sessionStorage: it
+// lives as long as the tab, comes from the login form or from make run's link (#chave=…).
 "use strict";
 
 (function () {
@@ -15,8 +17,10 @@
   const STATUS_LABEL = {}; // status value -> label
   const FINAL = new Set(); // status values of the final states
 
+  const KEY_STORAGE = "relatorios.chave";
   const $ = (id) => document.getElementById(id);
   const state = {
+    key: null, // the API key of this tab, or null: the login form is shown
     catalog: new Map(), // tipo -> report info
     items: new Map(), // task_id -> {li, parts, status}
     lastRows: new Map(), // "tipo|params" -> rows of the newest finished run, for estimates
@@ -41,13 +45,22 @@
     return node;
   }
 
-  async function api(method, path, body) {
-    const init = { method, headers: { Accept: "application/json" } };
+  async function send(method, path, body, accept) {
+    const init = { method, headers: { Accept: accept } };
+    if (state.key) init.headers.Authorization = `Bearer ${state.key}`;
     if (body !== undefined) {
       init.headers["Content-Type"] = "application/json";
       init.body = JSON.stringify(body);
     }
     const response = await fetch(path, init);
+    if (response.status === 401 && state.key) {
+      logOut("A chave foi recusada (inválida ou revogada). Entre de novo.");
+    }
+    return response;
+  }
+
+  async function api(method, path, body) {
+    const response = await send(method, path, body, "application/json");
     const date = response.headers.get("Date");
     if (date) state.clockOffset = Date.parse(date) - Date.now();
     let data = null;
@@ -136,11 +149,80 @@
 
   async function start() {
     while (!(await loadStates())) {
+      if (!state.key) return; // the key was refused: the login form is shown
       showConnection("Não foi possível falar com a API; nova tentativa em 3 s…");
       await new Promise((resolve) => setTimeout(resolve, 3000));
     }
     showConnection(null);
     loadCatalog();
+  }
+
+  // ---------- logging in and out ----------
+
+  function showApp(loggedIn) {
+    $("app").hidden = !loggedIn;
+    $("sair").hidden = !loggedIn;
+    $("entrar").hidden = loggedIn;
+  }
+
+  function logIn(key) {
+    state.key = key;
+    sessionStorage.setItem(KEY_STORAGE, key);
+    showApp(true);
+    start();
+  }
+
+  function logOut(message) {
+    state.key = null;
+    sessionStorage.removeItem(KEY_STORAGE);
+    clearTimeout(state.timer);
+    state.seq += 1; // an answer still on its way is not drawn
+    state.items.clear();
+    state.catalog.clear();
+    $("lista").replaceChildren();
+    const filter = $("filtro-status");
+    while (filter.options.length > 1) filter.remove(1);
+    showApp(false);
+    const error = $("erro-chave");
+    error.textContent = message || "";
+    error.hidden = !message;
+    $("chave").value = "";
+    $("chave").focus();
+  }
+
+  async function submitKey(event) {
+    event.preventDefault();
+    const key = $("chave").value.trim();
+    const error = $("erro-chave");
+    if (!key) {
+      error.textContent = "Informe a chave de API.";
+      error.hidden = false;
+      return;
+    }
+    let response;
+    try {
+      response = await fetch("/estados", { headers: { Authorization: `Bearer ${key}` } });
+    } catch (_) {
+      error.textContent = "Não foi possível falar com a API.";
+      error.hidden = false;
+      return;
+    }
+    if (response.status === 401) {
+      error.textContent = "Chave inválida ou revogada.";
+      error.hidden = false;
+      return;
+    }
+    error.hidden = true;
+    logIn(key);
+  }
+
+  // make run prints a link with the key in the fragment (never sent to the server): keep it in
+  // this tab and take it out of the address bar and the history.
+  function keyFromLink() {
+    const match = /^#chave=([A-Za-z0-9_-]+)$/.exec(location.hash);
+    if (!match) return null;
+    history.replaceState(null, "", location.pathname + location.search);
+    return match[1];
   }
 
   // ---------- the order form ----------
@@ -361,6 +443,7 @@
   }
 
   async function refreshTasks() {
+    if (!state.key) return;
     // Calls may overlap (timer, submit, cancel): only the newest answer is drawn.
     const seq = ++state.seq;
     const filter = $("filtro-status").value;
@@ -535,15 +618,14 @@
     const box = item.parts.actions;
     box.replaceChildren();
     if (task.status === S.DONE && task.download_url) {
-      box.append(
-        el("a", {
-          class: "botao primario",
-          href: task.download_url,
-          download: task.arquivo,
-          text: "Baixar CSV",
-          "aria-label": `Baixar CSV: ${item.title} (${item.short})`,
-        }),
-      );
+      const button = el("button", {
+        type: "button",
+        class: "botao primario",
+        text: "Baixar CSV",
+        "aria-label": `Baixar CSV: ${item.title} (${item.short})`,
+      });
+      button.addEventListener("click", () => download(item, task, button));
+      box.append(button);
     }
     if (!FINAL.has(task.status)) {
       const button = el("button", {
@@ -554,6 +636,36 @@
       });
       button.addEventListener("click", () => cancel(item, task.task_id, button));
       box.append(button);
+    }
+  }
+
+  // The download needs the key, which a plain link cannot send: fetch the CSV, then save it.
+  async function download(item, task, button) {
+    button.disabled = true;
+    item.parts.note.textContent = "Baixando…";
+    try {
+      const response = await send("GET", new URL(task.download_url).pathname, undefined, "text/csv");
+      if (!response.ok) {
+        let data = null;
+        try {
+          data = await response.json();
+        } catch (_) {
+          data = null;
+        }
+        item.parts.note.textContent = detailText(data, `Não foi possível baixar (HTTP ${response.status}).`);
+        return;
+      }
+      const url = URL.createObjectURL(await response.blob());
+      const link = el("a", { href: url, download: task.arquivo, hidden: true });
+      document.body.append(link);
+      link.click();
+      link.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 60_000);
+      item.parts.note.textContent = "";
+    } catch (_) {
+      item.parts.note.textContent = "Não foi possível falar com a API.";
+    } finally {
+      button.disabled = false;
     }
   }
 
@@ -586,6 +698,13 @@
     try {
       const { data } = await api("GET", "/health");
       if (!data) throw new Error("sem corpo");
+      if (data.trabalhadores_vivos === undefined) {
+        // The public answer (a key that is not an admin's): only ok or degraded.
+        box.textContent = data.status === "ok" ? "Sistema funcionando" : "Sistema com problemas";
+        box.dataset.ok = String(data.status === "ok");
+        setTimeout(refreshHealth, HEALTH_MS);
+        return;
+      }
       const workers = data.trabalhadores_vivos || 0;
       const queue = data.fila === null || data.fila === undefined ? "?" : data.fila;
       const plural = workers === 1 ? "worker ativo" : "workers ativos";
@@ -604,6 +723,8 @@
   // ---------- start ----------
 
   document.addEventListener("DOMContentLoaded", () => {
+    $("form-entrar").addEventListener("submit", submitKey);
+    $("sair").addEventListener("click", () => logOut(null));
     $("pedido").addEventListener("submit", submit);
     $("filtro-status").addEventListener("change", () => {
       state.limit = PAGE;
@@ -616,7 +737,9 @@
     document.addEventListener("visibilitychange", () => {
       if (!document.hidden) refreshTasks();
     });
-    start();
+    const key = keyFromLink() || sessionStorage.getItem(KEY_STORAGE);
+    if (key) logIn(key);
+    else logOut(null);
     refreshHealth();
   });
 })();

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 
-from relatorios.catalog import Report
-from relatorios.protocol import ERROR_TEXTS, ErrorCode, ParamValue, bind_value
+from relatorios.catalog import Param, Report
+from relatorios.protocol import ERROR_TEXTS, ErrorCode, ParamValue, bind_value, is_number
 from relatorios.worker.report import Interrupted, Progress, ReportError, StopCheck
 from relatorios.worker.sink_csv import CsvSink
 from relatorios.worker.source import Source
@@ -39,10 +41,52 @@ def resolve_params(report: Report, params: dict[str, ParamValue]) -> dict[str, P
         raise ReportError(ErrorCode.INVALID_PARAMETER, f"parâmetro ausente: {missing[0]}")
     if unknown := sorted(params.keys() - declared.keys()):
         raise ReportError(ErrorCode.INVALID_PARAMETER, f"parâmetro desconhecido: {unknown[0]}")
+    for name, value in params.items():
+        why = value_problem(declared[name], value)
+        if why:
+            raise ReportError(ErrorCode.INVALID_PARAMETER, f"parâmetro inválido: {name} ({why})")
     return {
         name: bind_value(params[name]) if name in params else param.default
         for name, param in declared.items()
     }
+
+
+DATE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}\Z")
+
+
+def value_problem(param: Param, value: ParamValue) -> str | None:
+    """Why `value` is not one the API would have accepted for an `integer` or `date` `param`
+    (its kind, min and max): a message pushed by hand cannot ask for more than the API allows.
+    Text and null bind as they are (docs/protocol.md). app/export.c says the same, in the same
+    words."""
+    if value is None or param.kind not in ("integer", "date"):
+        return None
+    if param.kind == "integer":
+        if not is_number(value) or not float(value).is_integer():
+            return "deve ser um número inteiro"
+        number = int(value)
+        if (param.minimum is not None and number < param.minimum) or (
+            param.maximum is not None and number > param.maximum
+        ):
+            return f"fora do intervalo [{_bound(param.minimum)}, {_bound(param.maximum)}]"
+        return None
+    if not isinstance(value, str) or not _is_date(value):
+        return "deve ser uma data AAAA-MM-DD"
+    return None
+
+
+def _bound(limit: int | None) -> str:
+    return "-" if limit is None else str(limit)
+
+
+def _is_date(text: str) -> bool:
+    if not DATE_RE.match(text):
+        return False
+    try:
+        date.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
 
 
 def export(
@@ -65,6 +109,12 @@ def export(
     part = target.with_name(target.name + ".part")
     try:
         source.run(report.sql_for(source.name), params)
+        # A leftover of an interrupted attempt, or anything planted there (a symlink too), is
+        # removed, never followed; CsvSink then creates the .part with O_EXCL | O_NOFOLLOW.
+        try:
+            part.unlink(missing_ok=True)
+        except OSError as exc:
+            raise write_error(part, exc) from None
         rows, size = _write(source, part, progress, progress_every, written)
         os.replace(part, target)
         return rows, size

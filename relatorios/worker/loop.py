@@ -32,7 +32,6 @@ from relatorios.protocol import (
     REDIS_BACKOFF_FIRST_S,
     REDIS_BACKOFF_MAX_S,
     RETRY_MOVE_BATCH,
-    SCHEDULE_RETRY_LUA,
     SOURCE_POSTGRESQL,
     WATCH_EVERY_S,
     Beat,
@@ -57,6 +56,7 @@ from relatorios.worker.state import Fields, TaskStates, recover
 log = logging.getLogger("relatorios.worker")
 SHUTDOWN = "desligamento"
 STALLED = "parada"  # no new row for the report's stall timeout
+DEAD_LETTER_CODES = frozenset({ErrorCode.PERMISSION_DENIED, ErrorCode.INVALID_PARAMETER})
 WAITING = "Aguardando por tarefas na fila '%s' (Comando BRPOP)..."
 
 
@@ -78,7 +78,6 @@ class Worker:
         self.queue = redis.Redis.from_url(settings.redis_url, socket_timeout=POP_TIMEOUT_S + 10)
         # Delayed retries (docs/protocol.md): the protocol's scripts, run with EVALSHA.
         self.move_due_retries = self.queue.register_script(MOVE_DUE_RETRIES_LUA)
-        self.schedule_retry = self.queue.register_script(SCHEDULE_RETRY_LUA)
         self.pop_timeout: float = POP_TIMEOUT_S
         retention_s = int(settings.retention_days * 86_400)
         self.states = TaskStates(self.redis, self.keys, self.id, retention_s)
@@ -163,7 +162,8 @@ class Worker:
     def tick(self) -> None:
         self.heartbeat()
         if time.monotonic() - self._last_recover >= RECOVER_EVERY_S:
-            recover(self.queue, self.states, idle=True)
+            # At start-up and after an outage (never recovered: -inf), a scan of every list.
+            recover(self.queue, self.states, idle=True, scan=self._last_recover == -math.inf)
             self._last_recover = time.monotonic()
         self.move_retries()
 
@@ -200,12 +200,16 @@ class Worker:
             Beat.STARTED: self.started_at,
             Beat.TASK: self.current,
         }
-        self.redis.set(self.keys.worker(self.id), json.dumps(beat), ex=HEARTBEAT_TTL_S)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.set(self.keys.worker(self.id), json.dumps(beat), ex=HEARTBEAT_TTL_S)
+        pipe.zadd(self.keys.workers, {self.id: int(time.time() * 1000)})
+        pipe.execute()
         self._last_beat = time.monotonic()
 
     def goodbye(self) -> None:
         with contextlib.suppress(redis.RedisError):  # otherwise it expires by itself
             self.redis.delete(self.keys.worker(self.id))
+            self.redis.zrem(self.keys.workers, self.id)
         log.info("Encerrando.")
 
     # --- one message ---------------------------------------------------------------------
@@ -276,8 +280,9 @@ class Worker:
 
     def mark_running(self, message: Message) -> None:
         key = self.keys.task(message.task_id)
-        self.redis.zadd(self.keys.tasks, {message.task_id: int(time.time() * 1000)}, nx=True)
-        self.redis.hset(
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.zadd(self.keys.tasks, {message.task_id: int(time.time() * 1000)}, nx=True)
+        pipe.hset(
             key,
             mapping={
                 F.STATUS: Status.RUNNING,
@@ -290,7 +295,9 @@ class Worker:
                 F.BYTES: 0,
             },
         )
-        self.redis.hdel(key, F.NEXT_ATTEMPT)  # the retry it announced is this attempt
+        pipe.hdel(key, F.NEXT_ATTEMPT)  # the retry it announced is this attempt
+        pipe.eval(*self.keys.index_status(message.task_id, Status.RUNNING))
+        pipe.execute()
         self.heartbeat(force=True)
 
     def export(self, message: Message) -> tuple[int, int]:
@@ -361,9 +368,7 @@ class Worker:
         worker serves other tasks meanwhile (docs/protocol.md, "Delayed retries")."""
         delay = retry_delay(self.settings.retry_base_s, attempt)
         next_at = iso(datetime.now(UTC) + timedelta(seconds=delay))
-        keys = [self.keys.task(message.task_id), self.keys.processing(self.id), self.keys.retries]
-        args: list[bytes | str | int] = [raw, int(delay * 1000), str(error), error.code, next_at]
-        if not self.schedule_retry(keys=keys, args=args):
+        if not self.states.schedule_retry(message.task_id, raw, delay, error, next_at):
             log.info("Tarefa cancelada (task_id=%s)", message.task_id)
             return
         log.warning(
@@ -405,7 +410,8 @@ class Worker:
     def fail(self, task_id: str, raw: bytes, error: ReportError) -> None:
         detail = f" ({error.detail})" if error.detail else ""
         log.error("Falha na tarefa (task_id=%s): %s%s", task_id, error, detail)
-        if error.code == ErrorCode.PERMISSION_DENIED:  # no retry can succeed: an operator's case
+        # No retry can succeed: an operator's case (a permission), or a message no API wrote.
+        if error.code in DEAD_LETTER_CODES:
             self.states.dead_letter(raw, str(error), task_id)
         fields: Fields = {F.ERROR: str(error), F.ERROR_CODE: error.code}
         self.record(task_id, raw, Status.FAILED, fields)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import itertools
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -15,12 +16,17 @@ WRITE_BUFFER = 1 << 20
 _FLOAT = float
 
 
+# A new file only: never through a symlink, never into a file that is already there.
+CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
 class CsvSink:
-    """Writes `path` (truncating a leftover); `close()` in every case."""
+    """Creates and writes `path` (which must not exist); `close()` in every case."""
 
     def __init__(self, path: Path) -> None:
+        fd = os.open(path, CREATE_FLAGS, 0o644)
         self.out = open(  # noqa: SIM115 - closed by close(), across the caller's loop
-            path, "w", encoding="utf-8", errors="surrogateescape", newline="",
+            fd, "w", encoding="utf-8", errors="surrogateescape", newline="",
             buffering=WRITE_BUFFER,
         )  # fmt: skip
         self.writer = csv.writer(self.out)

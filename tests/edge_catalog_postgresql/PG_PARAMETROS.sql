@@ -1,7 +1,7 @@
 -- @title Parâmetros entre casts, literais e comentários
 -- @sources postgresql
 -- @param texto text required "Texto"
--- @param numero integer required "Número (aqui real)"
+-- @param numero text required "Número (aqui real: um parâmetro texto liga o valor como veio)"
 -- @param inteiro integer required "Inteiro"
 -- @param nulo text optional "Nulo"
 -- @param data date default=2025-02-28 "Data"

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from relatorios.api.deps import CatalogDep
+from relatorios.api.deps import CatalogDep, KeyDep
 from relatorios.api.responses import ReportInfo
 
 router = APIRouter()
 
 
 @router.get("/tipos-relatorio", response_model=list[ReportInfo], summary="Catálogo")
-async def tipos_relatorio(catalog: CatalogDep) -> list[ReportInfo]:
+async def tipos_relatorio(catalog: CatalogDep, _key: KeyDep) -> list[ReportInfo]:
     return catalog

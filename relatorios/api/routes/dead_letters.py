@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from relatorios.api.deps import StoreDep
+from relatorios.api.deps import AdminDep, StoreDep
 from relatorios.api.responses import UNAVAILABLE, DeadLetterPage
 
 router = APIRouter()
@@ -16,10 +16,11 @@ router = APIRouter()
     "/fila/mortas",
     response_model=DeadLetterPage,
     responses=UNAVAILABLE,
-    summary="Mensagens mortas (que nunca terão sucesso), mais novas primeiro",
+    summary="Mensagens mortas (que nunca terão sucesso), mais novas primeiro (admin)",
 )
 async def mortas(
     store: StoreDep,
+    _admin: AdminDep,
     limite: Annotated[int, Query(ge=1, le=100)] = 20,
     offset: Annotated[int, Query(ge=0, le=10_000)] = 0,
 ) -> DeadLetterPage:

@@ -8,11 +8,14 @@ come from the workers' statistics hash and cover all time.
 
 from __future__ import annotations
 
+import hmac
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Annotated
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Depends, Response
+from fastapi.security import HTTPAuthorizationCredentials
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -22,7 +25,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
-from relatorios.api.deps import StoreDep
+from relatorios.api.deps import SettingsDep, StoreDep, bearer, get_admin, get_key
 from relatorios.monitoring import TaskSample, WorkerBeat
 from relatorios.protocol import Stat, Status
 from relatorios.tasks import QueueUnavailable, TaskStore
@@ -169,7 +172,15 @@ def _le(bound: float) -> str:
     response_class=Response,
     responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "formato texto"}},
 )
-async def metrics(store: StoreDep) -> Response:
+async def metrics(
+    store: StoreDep,
+    settings: SettingsDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Response:
+    """An admin key, or METRICS_TOKEN (for Prometheus: `authorization: credentials: …`)."""
+    token = credentials.credentials if credentials else ""
+    if not (settings.metrics_token and hmac.compare_digest(token, settings.metrics_token)):
+        await get_admin(await get_key(store, settings, credentials))
     snapshot = await take_snapshot(store)
     registry = CollectorRegistry(auto_describe=False)
     registry.register(SnapshotCollector(snapshot))

@@ -7,12 +7,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Request, Response
 
-from relatorios.api.deps import SettingsDep, StoreDep
+from relatorios.api.deps import KeyDep, SettingsDep, StoreDep
 from relatorios.api.requests import EXAMPLES
 from relatorios.api.responses import UNAVAILABLE, Accepted, Problem
 from relatorios.api.routes.tasks import task_urls
+from relatorios.apikeys import ApiKey
+from relatorios.protocol import K
 from relatorios.settings import Settings
-from relatorios.tasks import TaskStore
+from relatorios.tasks import Limits, TaskStore
 
 log = logging.getLogger("relatorios.api")
 IdempotencyKey = Annotated[
@@ -51,10 +53,11 @@ def router(body_type: Any) -> APIRouter:
         response: Response,
         store: StoreDep,
         settings: SettingsDep,
+        key: KeyDep,
         pedido: Annotated[body_type, Body(examples=EXAMPLES)],
         idempotency_key: IdempotencyKey = None,
     ) -> Accepted:
-        return await order(request, response, store, settings, pedido, idempotency_key)
+        return await order(request, response, store, settings, key, pedido, idempotency_key)
 
     return orders
 
@@ -64,16 +67,28 @@ async def order(
     response: Response,
     store: TaskStore,
     settings: Settings,
+    key: ApiKey,
     pedido: Any,
     idempotency_key: str | None,
 ) -> Accepted:
-    """Enqueue a validated request (a model of requests.request_union)."""
+    """Enqueue a validated request (a model of requests.request_union) as `key`'s task."""
     report_type: str = pedido.tipo_relatorio
     params = pedido.parametros.model_dump(mode="json")
-    task, new = await store.enqueue(report_type, params, settings.max_queue, idempotency_key)
+    limits = Limits(
+        owner=key.name,
+        max_queue=settings.max_queue,
+        max_active=key.quota(K.ACTIVE, settings.quota_active),
+        max_bytes_day=key.quota(K.BYTES_DAY, settings.quota_bytes_day),
+    )
+    task, new = await store.enqueue(report_type, params, limits, idempotency_key)
     what = "Tarefa enfileirada" if new else "Tarefa repetida (Idempotency-Key)"
     log.info(
-        "%s (task_id=%s, tipo=%s)", what, task.task_id, report_type, extra={"task_id": task.task_id}
+        "%s (task_id=%s, tipo=%s, chave=%s)",
+        what,
+        task.task_id,
+        report_type,
+        key.name,
+        extra={"task_id": task.task_id},
     )
     status_url, download_url = task_urls(request, task.task_id)
     response.headers["Location"] = status_url

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from relatorios.api.deps import KeyDep
 from relatorios.api.responses import StateInfo
 
 router = APIRouter()
@@ -14,5 +15,5 @@ STATES = StateInfo.all()
 
 
 @router.get("/estados", response_model=list[StateInfo], summary="Estados de uma tarefa")
-async def estados() -> list[StateInfo]:
+async def estados(_key: KeyDep) -> list[StateInfo]:
     return STATES
