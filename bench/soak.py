@@ -35,6 +35,7 @@ import httpx
 import psutil
 
 from bench.measure import REPO
+from relatorios.settings import ADMIN_KEY_FILE
 
 WORK = REPO / "var" / "soak"
 DOC = REPO / "docs" / "reliability.md"
@@ -92,6 +93,7 @@ class System:
         self.env, self.log, self.worker, self.workers = env, log, worker, workers
         self.url = f"http://127.0.0.1:{env['PORT']}"
         self.proc: subprocess.Popen[bytes] | None = None
+        self.http = httpx.Client(timeout=5)
 
     def start(self) -> None:
         cmd = [str(Path(sys.executable).with_name("relatorios")), "up"]
@@ -103,9 +105,11 @@ class System:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             try:
-                if httpx.get(f"{self.url}/health", timeout=2).status_code == 200:
+                key = (Path(self.env["STATE_DIR"]) / ADMIN_KEY_FILE).read_text().strip()
+                self.http.headers["Authorization"] = f"Bearer {key}"  # make run's admin key
+                if self.http.get(f"{self.url}/health", timeout=2).status_code == 200:
                     return
-            except httpx.HTTPError:
+            except (httpx.HTTPError, OSError):
                 pass
             if self.proc.poll() is not None:
                 raise RuntimeError(f"relatorios up saiu: veja {self.log}")
@@ -182,7 +186,7 @@ def soak(minutes: float, worker: str, transactions: int) -> Figures:
     next_redis = began + RESTART_REDIS_EVERY_S
     next_rss = began
     cancels: list[tuple[float, str]] = []
-    client = httpx.Client(timeout=5)
+    client = system.http
 
     def note(what: str) -> None:
         figures.events.append(((time.monotonic() - began) / 60, what))
