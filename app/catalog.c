@@ -186,6 +186,33 @@ static int parse_timeout(catalog_report *r, const char *value, size_t n) {
     return WK_OK;
 }
 
+/* An @column line: exactly two words, a name and one of the types (the words of
+ * relatorios/catalog.py's str.split()). */
+static int parse_column(catalog_report *r, const char *spec, size_t n) {
+    static const char *const names[] = {"text", "integer", "decimal", "date"};
+    static const column_type types[] = {COLUMN_TEXT, COLUMN_INTEGER, COLUMN_DECIMAL, COLUMN_DATE};
+    char words[2][CATALOG_MAX_COLUMN_NAME];
+    int count = 0;
+    for (size_t i = 0; i < n;) {
+        while (i < n && isspace((unsigned char)spec[i])) i++;
+        if (i == n) break;
+        size_t start = i;
+        while (i < n && !isspace((unsigned char)spec[i])) i++;
+        if (count == 2 || i - start >= CATALOG_MAX_COLUMN_NAME) return WK_ERR;
+        memcpy(words[count], spec + start, i - start);
+        words[count++][i - start] = '\0';
+    }
+    if (count != 2 || r->ncolumns == CATALOG_MAX_COLUMNS) return WK_ERR;
+    for (size_t t = 0; t < sizeof names / sizeof *names; t++)
+        if (strcmp(words[1], names[t]) == 0) {
+            catalog_column *c = &r->columns[r->ncolumns++];
+            memcpy(c->name, words[0], sizeof c->name);
+            c->type = types[t];
+            return WK_OK;
+        }
+    return WK_ERR;
+}
+
 /* Parses every header line of r->sql; *sources is set to 1 or 0 if an @sources line says
  * whether `source` is supported, and left alone otherwise. */
 static int parse_headers(catalog_report *r, const char *type, const char *source, int *sources,
@@ -205,6 +232,10 @@ static int parse_headers(catalog_report *r, const char *type, const char *source
         if (header && klen == 7 && strncmp(key, "timeout", 7) == 0 &&
             parse_timeout(r, value, vlen) != WK_OK)
             return wk_error(errstr, "%s.sql: linha @timeout inválida: %.*s", type, (int)vlen,
+                            value);
+        if (header && klen == 6 && strncmp(key, "column", 6) == 0 &&
+            parse_column(r, value, vlen) != WK_OK)
+            return wk_error(errstr, "%s.sql: linha @column inválida: %.*s", type, (int)vlen,
                             value);
         if (header && klen == 7 && strncmp(key, "sources", 7) == 0 &&
             (*sources = sources_name(value, vlen, source)) == WK_ERR)
@@ -242,6 +273,13 @@ int catalog_load(catalog_report *r, const char *dir, const char *type, const cha
     return rc;
 }
 
+column_type catalog_column_type(const catalog_report *r, const char *name) {
+    /* The last line naming a column wins, as dict() does with the Python reader's pairs. */
+    for (int i = r->ncolumns - 1; i >= 0; i--)
+        if (strcmp(r->columns[i].name, name) == 0) return r->columns[i].type;
+    return COLUMN_UNTYPED;
+}
+
 const catalog_param *catalog_param_named(const catalog_report *r, const char *name) {
     for (int i = 0; i < r->nparams; i++)
         if (strcmp(r->params[i].name, name) == 0) return &r->params[i];
@@ -252,4 +290,5 @@ void catalog_free(catalog_report *r) {
     free(r->sql);
     r->sql = NULL;
     r->nparams = 0;
+    r->ncolumns = 0;
 }

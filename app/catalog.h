@@ -7,7 +7,7 @@
  *     -- @param limite integer default=100 min=1 max=5000 "Quantos funcionários listar"
  *
  * catalog_load() reads CATALOG_DIR/<type>.sql whole (at most CATALOG_MAX_SQL bytes) and parses
- * its @param and @sources lines. The SQL a source runs is CATALOG_DIR/<source>/<type>.sql when
+ * its @param, @column and @sources lines. The SQL a source runs is CATALOG_DIR/<source>/<type>.sql when
  * that file exists, else the SQL of <type>.sql; a report supports the sources its @sources line
  * names, or, with no such line, sqlite and every source with a file of its own (docs/catalog.md,
  * "Sources and dialects"). The report owns its SQL text: free it with catalog_free(). */
@@ -32,12 +32,25 @@ typedef struct {
     long long min, max;
 } catalog_param;
 
+/* The type of a result column (`-- @column name type`): how csv_excel and xlsx write it. */
+typedef enum { COLUMN_UNTYPED, COLUMN_TEXT, COLUMN_INTEGER, COLUMN_DECIMAL, COLUMN_DATE } column_type;
+
+#define CATALOG_MAX_COLUMNS 64
+#define CATALOG_MAX_COLUMN_NAME 128
+
+typedef struct {
+    char name[CATALOG_MAX_COLUMN_NAME];
+    column_type type;
+} catalog_column;
+
 typedef struct {
     char *sql; /* the SQL of the requested source (a whole file), NUL-terminated */
     int nparams;
     catalog_param params[PROTO_MAX_PARAMS];
     int has_timeout; /* an @timeout line: its stall limit instead of TIMEOUT_TAREFA_S */
     long timeout_s;
+    int ncolumns;
+    catalog_column columns[CATALOG_MAX_COLUMNS];
 } catalog_report;
 
 #define CATALOG_NOT_FOUND 1   /* catalog_load(): no such report file */
@@ -50,6 +63,9 @@ typedef struct {
  * holds nothing to free. */
 int catalog_load(catalog_report *r, const char *dir, const char *type, const char *source,
                  char errstr[WK_ERRSTR_LEN]);
+
+/* The @column type of the result column `name` (COLUMN_UNTYPED when no line names it). */
+column_type catalog_column_type(const catalog_report *r, const char *name);
 
 /* The declared parameter named `name`, or NULL. */
 const catalog_param *catalog_param_named(const catalog_report *r, const char *name);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "protocol.h"
 
@@ -117,6 +118,17 @@ int config_parse_redis_url(config *c, const char *url) {
     return WK_OK;
 }
 
+/* 1, 0, or -1 for a word that is not a boolean: the words pydantic reads as one. */
+static int parse_bool(const char *v) {
+    static const char *const yes[] = {"1", "true", "t", "yes", "y", "on"};
+    static const char *const no[] = {"0", "false", "f", "no", "n", "off"};
+    for (size_t i = 0; i < sizeof yes / sizeof *yes; i++) {
+        if (strcasecmp(v, yes[i]) == 0) return 1;
+        if (strcasecmp(v, no[i]) == 0) return 0;
+    }
+    return -1;
+}
+
 /* ^[A-Za-z0-9_.-]{1,64}$, as relatorios.settings validates QUEUE_NAME. */
 static int valid_queue(const char *q) {
     size_t n = strlen(q);
@@ -184,6 +196,15 @@ int config_load(config *c) {
         !parse_double(v, 0, PROTO_MAX_STATEMENT_TIMEOUT_S, &c->statement_timeout_s))
         return wk_error(c->errstr, "STATEMENT_TIMEOUT_S deve ser um número de 0 a %d: %s",
                         PROTO_MAX_STATEMENT_TIMEOUT_S, v);
+    c->neutralize_formulas = 1;
+    if ((v = env_or("NEUTRALIZAR_FORMULAS", NULL)) &&
+        (c->neutralize_formulas = parse_bool(v)) < 0)
+        return wk_error(c->errstr, "NEUTRALIZAR_FORMULAS deve ser true ou false (1 ou 0): %s", v);
+    c->xlsx_sheet_rows = PROTO_XLSX_MAX_SHEET_ROWS;
+    if ((v = env_or("XLSX_LINHAS_POR_ABA", NULL)) &&
+        !parse_long(v, 2, PROTO_XLSX_MAX_SHEET_ROWS, &c->xlsx_sheet_rows))
+        return wk_error(c->errstr, "XLSX_LINHAS_POR_ABA deve ser um inteiro de 2 a %d: %s",
+                        PROTO_XLSX_MAX_SHEET_ROWS, v);
     v = env_or("LOG_FORMAT", "text");
     if (strcmp(v, "text") == 0) c->log_format = LOG_TEXT;
     else if (strcmp(v, "json") == 0) c->log_format = LOG_JSON;

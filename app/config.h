@@ -32,6 +32,8 @@ typedef struct {
     long long max_task_rows;  /* MAX_LINHAS_TAREFA, 0 = no limit */
     long long max_task_bytes; /* MAX_BYTES_TAREFA, 0 = no limit */
     log_format log_format;   /* LOG_FORMAT, text (default) or json */
+    int neutralize_formulas; /* NEUTRALIZAR_FORMULAS, csv_excel and xlsx, default on */
+    long xlsx_sheet_rows;    /* XLSX_LINHAS_POR_ABA, rows per xlsx sheet (tests lower it) */
     char errstr[WK_ERRSTR_LEN];
 } config;
 

@@ -3,15 +3,21 @@
 #include "export.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "protocol.h"
 #include "sink_csv.h"
+#include "sink_xlsx.h"
 #include "source_pg.h"
 #include "source_sqlite.h"
+#include "xw.h"
 
 int export_global_init(char errstr[WK_ERRSTR_LEN]) {
     if (sink_csv_global_init(errstr) != WK_OK) return WK_ERR;
@@ -19,6 +25,7 @@ int export_global_init(char errstr[WK_ERRSTR_LEN]) {
 }
 
 void export_global_shutdown(void) {
+    xw_unload();
     sink_csv_global_shutdown();
     source_sqlite_global_shutdown();
 }
@@ -137,9 +144,38 @@ static int resolve_params(export_job *job, const message *m) {
     return WK_OK;
 }
 
+static int ends_with(const char *s, const char *end) {
+    size_t n = strlen(s), k = strlen(end);
+    return n >= k && strcmp(s + n - k, end) == 0;
+}
+
+/* Whether this worker can write m->arquivo as m->formato with m->compressao (the rule of
+ * protocol.output_problem()): formato_nao_suportado when it cannot. Sets the job's output. */
+static int check_output(export_job *job, const message *m) {
+    const char *f = m->formato, *c = m->compressao;
+    int excel = strcmp(f, PROTO_FORMAT_CSV_EXCEL) == 0, xlsx = strcmp(f, PROTO_FORMAT_XLSX) == 0;
+    int gzip = strcmp(c, PROTO_COMPRESSION_GZIP) == 0;
+    const char *why = NULL;
+    if (!excel && !xlsx && strcmp(f, PROTO_FORMAT_CSV) != 0) why = "formato não suportado";
+    else if (!gzip && strcmp(c, PROTO_COMPRESSION_NONE) != 0) why = "compressão não suportada";
+    else if (xlsx && gzip) why = "o formato não aceita essa compressão";
+    const char *extension = xlsx ? ".xlsx" : gzip ? ".csv.gz" : ".csv";
+    if (why == NULL && !ends_with(m->arquivo, extension))
+        why = "o nome do arquivo não tem a extensão do formato";
+    if (why != NULL)
+        return report_fail(&job->err, ERR_UNSUPPORTED_FORMAT, 0, "%s: %s (%s, %s)",
+                           ERR_UNSUPPORTED_FORMAT_TEXT, why, f, c);
+    job->excel = excel;
+    job->xlsx = xlsx;
+    job->gzip = gzip;
+    return WK_OK;
+}
+
 int export_prepare(export_job *job, const config *cfg, const message *m, report_tick_fn tick,
                    void *ud) {
     memset(job, 0, sizeof *job);
+    job->tick = tick;
+    job->tick_ud = ud;
     int rc = catalog_load(&job->report, cfg->catalog_dir, m->tipo, cfg->source, job->err.detail);
     if (rc == CATALOG_NOT_FOUND)
         return report_fail(&job->err, ERR_UNKNOWN_TYPE, 0, "%s: %s", ERR_UNKNOWN_TYPE_TEXT,
@@ -150,7 +186,15 @@ int export_prepare(export_job *job, const config *cfg, const message *m, report_
     if (rc != WK_OK)
         return report_fail(&job->err, ERR_QUERY_FAILED, 0, "%s: catálogo inválido (%s)",
                            ERR_QUERY_FAILED_TEXT, m->tipo);
-    if (resolve_params(job, m) != WK_OK) return WK_ERR;
+    if (resolve_params(job, m) != WK_OK || check_output(job, m) != WK_OK) return WK_ERR;
+    if (job->xlsx) { /* libxlsxwriter is loaded now, so that a worker without it says so */
+        char why[WK_ERRSTR_LEN];
+        if (xw_load(why) != WK_OK) {
+            (void)wk_error(job->err.detail, "%s", why);
+            return report_fail(&job->err, ERR_UNSUPPORTED_FORMAT, 0, "%s: %s",
+                               ERR_UNSUPPORTED_FORMAT_TEXT, "xlsx (biblioteca ausente)");
+        }
+    }
     if (cfg->database_url != NULL)
         return source_pg_open(&job->src, cfg->database_url, cfg->statement_timeout_s,
                               job->report.sql, job->params, job->nparams, tick, ud, &job->err);
@@ -158,7 +202,7 @@ int export_prepare(export_job *job, const config *cfg, const message *m, report_
                               tick, ud, &job->err);
 }
 
-#define MAX_COLUMNS 1024
+#define MAX_COLUMNS SINK_MAX_COLUMNS
 
 /* Copies every row of the source into the sink; `row` holds the first one (`first` is the
  * result of that first next()). WK_ERR with job->err set by the source, or with the sink's
@@ -169,9 +213,12 @@ static int copy_rows(export_job *job, sink *out, value *row, int first, const co
     uint64_t max_rows = (uint64_t)cfg->max_task_rows, max_bytes = (uint64_t)cfg->max_task_bytes;
     source *src = job->src;
     const char *names[MAX_COLUMNS];
-    for (int i = 0; i < src->ncols; i++)
+    column_type types[MAX_COLUMNS];
+    for (int i = 0; i < src->ncols; i++) {
         if ((names[i] = src->ops->column_name(src, i)) == NULL) names[i] = "";
-    if (out->ops->header(out, names, src->ncols) != WK_OK) return WK_ERR;
+        types[i] = catalog_column_type(&job->report, names[i]);
+    }
+    if (out->ops->header(out, names, types, src->ncols) != WK_OK) return WK_ERR;
     uint64_t n = 0;
     long until_progress = every;
     int rc = first;
@@ -193,19 +240,68 @@ static int copy_rows(export_job *job, sink *out, value *row, int first, const co
     return rc == SOURCE_DONE ? WK_OK : WK_ERR;
 }
 
+typedef struct {
+    sink *out;
+    int err;
+    atomic_int done;
+} closer;
+
+static void *close_sink(void *arg) {
+    closer *c = arg;
+    c->err = c->out->ops->close(c->out);
+    atomic_store(&c->done, 1);
+    return NULL;
+}
+
+/* Closes the sink; returns its close()'s result. An xlsx workbook is assembled when it closes
+ * (every sheet's XML zipped), seconds for a big report, so that happens on a thread of its own
+ * while this one calls the tick every 0.1 s: the heartbeat stays alive (the tick cannot stop a
+ * close; a cancellation is seen when the final state is written). */
+static int close_ticking(export_job *job, sink *out) {
+    closer c = {out, 0, 0};
+    pthread_t thread;
+    if (!job->xlsx || job->tick == NULL || pthread_create(&thread, NULL, close_sink, &c) != 0)
+        return out->ops->close(out);
+    const struct timespec pause = {0, 100 * 1000 * 1000};
+    while (!atomic_load(&c.done)) {
+        (void)nanosleep(&pause, NULL);
+        (void)job->tick(job->tick_ud);
+    }
+    (void)pthread_join(thread, NULL);
+    return c.err;
+}
+
+/* The sink of the job's format. WK_ERR with the errno in *err, or with *err 0 and job->err set. */
+static int open_sink(export_job *job, const config *cfg, const char *part, sink **out, int *err) {
+    if (job->xlsx) {
+        sink_xlsx_options opt = {cfg->neutralize_formulas, cfg->xlsx_sheet_rows, cfg->export_dir};
+        int rc = sink_xlsx_open(out, part, &opt, err, job->err.detail);
+        if (rc != WK_OK && *err == 0)
+            (void)report_fail(&job->err, ERR_UNSUPPORTED_FORMAT, 0, "%s",
+                              ERR_UNSUPPORTED_FORMAT_TEXT);
+        return rc;
+    }
+    sink_csv_options opt = {job->excel, job->gzip, cfg->neutralize_formulas};
+    return sink_csv_open(out, part, &opt, err);
+}
+
 /* Writes the rows into `part`; `row` holds the first one. WK_OK, or WK_ERR with job->err set. */
 static int write_file(export_job *job, const config *cfg, const char *arquivo, const char *part,
                       value *row, int first, export_progress_fn progress, void *ud,
                       uint64_t *rows, uint64_t *bytes) {
     sink *out;
     int err = 0;
-    if (sink_csv_open(&out, part, &err) != WK_OK) return write_failed(&job->err, arquivo, err);
+    if (open_sink(job, cfg, part, &out, &err) != WK_OK)
+        return err == 0 ? WK_ERR : write_failed(&job->err, arquivo, err);
     int rc = copy_rows(job, out, row, first, cfg, progress, ud, rows);
     int source_failed = rc != WK_OK && out->err == 0;
-    *bytes = out->ops->bytes(out);
-    err = out->ops->close(out);
+    err = close_ticking(job, out);
     if (source_failed) return WK_ERR; /* the source's error is set */
-    return err != 0 ? write_failed(&job->err, arquivo, err) : WK_OK;
+    if (err != 0) return write_failed(&job->err, arquivo, err);
+    struct stat st; /* the size of the file, whatever its format */
+    if (stat(part, &st) != 0) return write_failed(&job->err, arquivo, errno);
+    *bytes = (uint64_t)st.st_size;
+    return WK_OK;
 }
 
 int export_stream(export_job *job, const config *cfg, const char *arquivo,

@@ -21,6 +21,9 @@ typedef struct {
     source_param params[PROTO_MAX_PARAMS];
     int nparams;
     source *src;
+    int excel, xlsx, gzip; /* the message's output, checked by export_prepare() */
+    report_tick_fn tick;   /* export_prepare()'s tick, also called while a workbook closes */
+    void *tick_ud;
     report_error err;
     uint64_t rows_now; /* rows written so far, for the stall clock of the tick callback */
 } export_job;

@@ -13,7 +13,7 @@
 #include "csv.h"
 #include "utf8.h"
 
-enum { RE_TASK_ID, RE_TYPE, RE_PARAM_NAME, RE_FILE_NAME, RE_COUNT };
+enum { RE_TASK_ID, RE_TYPE, RE_PARAM_NAME, RE_FILE_NAME, RE_FORMAT_WORD, RE_COUNT };
 static struct {
     const char *pattern;
     regex_t re;
@@ -22,6 +22,7 @@ static struct {
     {PROTO_REPORT_TYPE_PATTERN, {0}},
     {PROTO_PARAM_NAME_PATTERN, {0}},
     {PROTO_FILE_NAME_PATTERN, {0}},
+    {PROTO_FORMAT_WORD_PATTERN, {0}},
 };
 static int compiled;
 
@@ -138,25 +139,45 @@ static int parse_param(message *m, const cJSON *item) {
     return WK_OK;
 }
 
-/* 1 if `arquivo` (already matching PROTO_FILE_NAME_PATTERN) is the file of this type and task:
- * relatorio_<tipo>_<16-character stamp>_<first 8 hex of task_id>.csv, as protocol.file_belongs
- * checks it. A message naming another task's file must never make a worker write there. */
+/* 1 if `arquivo` (already matching PROTO_FILE_NAME_PATTERN) is a file of this type and task:
+ * relatorio_<tipo>_<16-character stamp>_<first 8 hex of task_id>.<extension>, as
+ * protocol.file_belongs checks it (the extension's tie to the format is export.c's). A message
+ * naming another task's file must never make a worker write there. */
 static int file_belongs(const char *arquivo, const char *tipo, const char *task_id) {
-    char prefix[PROTO_MAX_NAME + 16], suffix[16];
+    char prefix[PROTO_MAX_NAME + 16], id[16];
     snprintf(prefix, sizeof prefix, "relatorio_%s_", tipo);
-    snprintf(suffix, sizeof suffix, "_%.8s.csv", task_id);
-    size_t n = strlen(arquivo), np = strlen(prefix), ns = strlen(suffix);
+    snprintf(id, sizeof id, "_%.8s.", task_id);
+    size_t n = strlen(arquivo), np = strlen(prefix), ni = strlen(id);
     const size_t stamp = 16; /* yyyymmddThhmmssZ */
-    return n == np + stamp + ns && strncmp(arquivo, prefix, np) == 0 &&
-           strcmp(arquivo + n - ns, suffix) == 0;
+    return n > np + stamp + ni && strncmp(arquivo, prefix, np) == 0 &&
+           strncmp(arquivo + np + stamp, id, ni) == 0;
+}
+
+/* `formato` or `compressao` of a version-2 message: absent (the default stays in `out`) or a
+ * string matching PROTO_FORMAT_WORD_PATTERN. */
+static int output_word(message *m, const cJSON *obj, const char *member, char *out, size_t cap) {
+    const cJSON *item = cJSON_GetObjectItemCaseSensitive(obj, member);
+    if (item == NULL) return WK_OK;
+    if (!cJSON_IsString(item) || !matches(RE_FORMAT_WORD, item->valuestring))
+        return wk_error(m->errstr, "campo '%s' inválido", member);
+    snprintf(out, cap, "%s", item->valuestring);
+    return WK_OK;
 }
 
 /* Everything after the task id (docs/protocol.md, "Message"). */
 static int parse_body(message *m, const cJSON *obj) {
     const cJSON *version = cJSON_GetObjectItemCaseSensitive(obj, M_VERSION);
-    if (!cJSON_IsNumber(version) || version->valuedouble != PROTO_PROTOCOL_VERSION)
-        return wk_error(m->errstr, "campo '%s' ausente ou diferente de %d", M_VERSION,
-                        PROTO_PROTOCOL_VERSION);
+    double v = cJSON_IsNumber(version) ? version->valuedouble : 0;
+    if (!cJSON_IsNumber(version) || v != floor(v) || v < PROTO_MIN_PROTOCOL_VERSION ||
+        v > PROTO_PROTOCOL_VERSION)
+        return wk_error(m->errstr, "campo '%s' ausente ou fora de %d a %d", M_VERSION,
+                        PROTO_MIN_PROTOCOL_VERSION, PROTO_PROTOCOL_VERSION);
+    snprintf(m->formato, sizeof m->formato, "%s", PROTO_DEFAULT_FORMAT);
+    snprintf(m->compressao, sizeof m->compressao, "%s", PROTO_DEFAULT_COMPRESSION);
+    if (v >= 2 && (output_word(m, obj, M_FORMAT, m->formato, sizeof m->formato) != WK_OK ||
+                   output_word(m, obj, M_COMPRESSION, m->compressao, sizeof m->compressao) !=
+                       WK_OK))
+        return WK_ERR;
     const char *tipo = field(obj, M_TYPE, RE_TYPE);
     if (tipo == NULL) return wk_error(m->errstr, "campo '%s' ausente ou inválido", M_TYPE);
     snprintf(m->tipo, sizeof m->tipo, "%s", tipo);

@@ -25,6 +25,8 @@ typedef struct {
     char task_id[37];
     char tipo[PROTO_MAX_NAME + 1];
     char arquivo[128];
+    char formato[33];    /* PROTO_FORMAT_WORD_PATTERN; PROTO_DEFAULT_FORMAT in version 1 */
+    char compressao[33]; /* the same; PROTO_DEFAULT_COMPRESSION in version 1 */
     int nparams;
     message_param params[PROTO_MAX_PARAMS];
     int has_task_id; /* set on failure too, when a valid task_id could be read */

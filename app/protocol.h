@@ -7,7 +7,8 @@
 #define RELATORIOS_PROTOCOL_H
 
 /* Constants: limits, timings, defaults and patterns (POSIX ERE, whole string). */
-#define PROTO_PROTOCOL_VERSION 1
+#define PROTO_PROTOCOL_VERSION 2
+#define PROTO_MIN_PROTOCOL_VERSION 1
 #define PROTO_DEFAULT_QUEUE "fila_relatorios"
 #define PROTO_MAX_MESSAGE_BYTES 65536
 #define PROTO_MAX_PARAMS 32
@@ -45,7 +46,24 @@
 #define PROTO_TASK_ID_PATTERN "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 #define PROTO_REPORT_TYPE_PATTERN "[A-Z][A-Z0-9_]{0,63}"
 #define PROTO_PARAM_NAME_PATTERN "[a-z][a-z0-9_]{0,63}"
-#define PROTO_FILE_NAME_PATTERN "relatorio_[A-Z][A-Z0-9_]{0,63}_[0-9]{8}T[0-9]{6}Z_[0-9a-f]{8}[.]csv"
+#define PROTO_FILE_NAME_PATTERN "relatorio_[A-Z][A-Z0-9_]{0,63}_[0-9]{8}T[0-9]{6}Z_[0-9a-f]{8}[.](csv|csv[.]gz|xlsx)"
+#define PROTO_FORMAT_WORD_PATTERN "[a-z][a-z0-9_]{0,31}"
+#define PROTO_FORMAT_CSV "csv"
+#define PROTO_FORMAT_CSV_EXCEL "csv_excel"
+#define PROTO_FORMAT_XLSX "xlsx"
+#define PROTO_COMPRESSION_NONE "nenhuma"
+#define PROTO_COMPRESSION_GZIP "gzip"
+#define PROTO_DEFAULT_FORMAT "csv"
+#define PROTO_DEFAULT_COMPRESSION "nenhuma"
+#define PROTO_GZIP_LEVEL 1
+#define PROTO_XLSX_MAX_SHEET_ROWS 1048576
+#define PROTO_XLSX_SHEET_PREFIX "dados"
+#define PROTO_FORMULA_START_CHARS "=+-@\t\r"
+#define PROTO_DECIMAL_TEXT_PATTERN "-?[0-9]{1,15}([.][0-9]{1,15})?"
+#define PROTO_INTEGER_TEXT_PATTERN "-?[0-9]{1,15}"
+#define PROTO_XLSX_MAX_TEXT_UNITS 32767
+#define PROTO_XLSX_DATE_FORMAT "dd/mm/yyyy"
+#define PROTO_XLSX_DECIMAL_FORMAT "#,##0.00"
 #define PROTO_SOURCE_SQLITE "sqlite"
 #define PROTO_SOURCE_POSTGRESQL "postgresql"
 #define PROTO_POSTGRESQL_URL_PREFIX "postgresql://"
@@ -89,6 +107,8 @@
 #define M_PARAMS "parametros"
 #define M_FILE "arquivo"
 #define M_CREATED "criado_em"
+#define M_FORMAT "formato"
+#define M_COMPRESSION "compressao"
 #define BEAT_ID "id"
 #define BEAT_KIND "tipo"
 #define BEAT_PID "pid"
@@ -107,6 +127,8 @@
 #define F_TYPE "tipo_relatorio"
 #define F_PARAMS "parametros"
 #define F_FILE "arquivo"
+#define F_FORMAT "formato"
+#define F_COMPRESSION "compressao"
 #define F_ROWS "linhas"
 #define F_BYTES "bytes"
 #define F_CREATED "criado_em"
@@ -144,6 +166,7 @@
 #define ERR_STALLED "tarefa_parada"
 #define ERR_ROW_LIMIT "limite_linhas"
 #define ERR_BYTE_LIMIT "limite_bytes"
+#define ERR_UNSUPPORTED_FORMAT "formato_nao_suportado"
 #define ERR_INVALID_MESSAGE_TEXT "mensagem inválida"
 #define ERR_UNKNOWN_TYPE_TEXT "tipo de relatório desconhecido"
 #define ERR_INVALID_PARAMETER_TEXT "parâmetro inválido"
@@ -158,5 +181,6 @@
 #define ERR_STALLED_TEXT "a tarefa parou de progredir: nenhuma linha nova no tempo limite (TIMEOUT_TAREFA_S ou @timeout do relatório)"
 #define ERR_ROW_LIMIT_TEXT "o relatório passou do limite de linhas por tarefa (MAX_LINHAS_TAREFA)"
 #define ERR_BYTE_LIMIT_TEXT "o relatório passou do limite de bytes por tarefa (MAX_BYTES_TAREFA)"
+#define ERR_UNSUPPORTED_FORMAT_TEXT "formato de arquivo não suportado por este worker"
 
 #endif

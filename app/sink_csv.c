@@ -6,12 +6,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cells.h"
 #include "csv.h"
+#include "protocol.h"
 
 typedef struct {
     sink base;
     csv_writer w;
     unsigned char *own; /* the buffer of this report, when the global one is missing */
+    sink_csv_options opt;
+    column_type types[SINK_MAX_COLUMNS]; /* the catalog type of each column (csv_excel) */
 } csv_sink;
 
 static unsigned char *csv_buffer; /* allocated and touched once for the process */
@@ -34,16 +38,56 @@ static int track(csv_sink *k, int rc) {
     return rc;
 }
 
-static int csv_header(sink *base, const char *const *names, int n) {
+/* csv_excel's text: neutralised when it could start a formula. */
+static int put_excel_text(csv_sink *k, const char *text, size_t len) {
+    if (k->opt.neutralise && cells_formula_like(text, len))
+        return csv_put_text_after(&k->w, '\'', text, len);
+    return csv_put_text(&k->w, text, len);
+}
+
+/* A number's text with a decimal comma (at most CSV_REAL_LEN bytes: no quoting needed). */
+static int put_comma(csv_writer *w, const char *text, size_t len) {
+    char tmp[CSV_REAL_LEN];
+    if (len > sizeof tmp) return csv_put_text(w, text, len);
+    for (size_t i = 0; i < len; i++) tmp[i] = text[i] == '.' ? ',' : text[i];
+    return csv_put_text(w, tmp, len);
+}
+
+static int excel_value(csv_sink *k, const value *v, column_type type) {
+    csv_writer *w = &k->w;
+    char tmp[CSV_REAL_LEN];
+    switch (v->type) {
+    case VALUE_TEXT:
+        if (cells_number_text(v->text, v->len, type)) return put_comma(w, v->text, v->len);
+        return put_excel_text(k, v->text, v->len);
+    case VALUE_INT:
+        return csv_put_int(w, v->i);
+    case VALUE_REAL:
+        return put_comma(w, tmp, csv_format_real(v->d, tmp));
+    default:
+        return csv_put_null(w);
+    }
+}
+
+static int csv_header(sink *base, const char *const *names, const column_type *types, int n) {
     csv_sink *k = (csv_sink *)base;
-    for (int i = 0; i < n; i++)
-        if (csv_put_text(&k->w, names[i], strlen(names[i])) != WK_OK) return track(k, WK_ERR);
+    for (int i = 0; i < n; i++) {
+        k->types[i] = types[i];
+        int rc = k->opt.excel ? put_excel_text(k, names[i], strlen(names[i]))
+                              : csv_put_text(&k->w, names[i], strlen(names[i]));
+        if (rc != WK_OK) return track(k, WK_ERR);
+    }
     return track(k, csv_end_row(&k->w));
 }
 
 static int csv_row(sink *base, const value *row, int n) {
     csv_sink *k = (csv_sink *)base;
     csv_writer *w = &k->w;
+    if (k->opt.excel) {
+        for (int i = 0; i < n; i++)
+            if (excel_value(k, &row[i], k->types[i]) != WK_OK) return track(k, WK_ERR);
+        return track(k, csv_end_row(w));
+    }
     for (int i = 0; i < n; i++) {
         const value *v = &row[i];
         int rc = v->type == VALUE_TEXT  ? csv_put_text(w, v->text, v->len)
@@ -68,7 +112,7 @@ static int csv_sink_close(sink *base) {
 
 static const sink_ops csv_ops = {csv_header, csv_row, csv_sink_bytes, csv_sink_close};
 
-int sink_csv_open(sink **out, const char *path, int *err) {
+int sink_csv_open(sink **out, const char *path, const sink_csv_options *opt, int *err) {
     *out = NULL;
     csv_sink *k = calloc(1, sizeof *k);
     unsigned char *buffer = csv_buffer;
@@ -79,8 +123,19 @@ int sink_csv_open(sink **out, const char *path, int *err) {
         return WK_ERR;
     }
     k->base.ops = &csv_ops;
+    k->opt = *opt;
     if (csv_open(&k->w, path, buffer, CSV_BUFFER_BYTES) != WK_OK) {
         *err = k->w.err;
+        free(k->own);
+        free(k);
+        return WK_ERR;
+    }
+    if (opt->excel) csv_set_delimiter(&k->w, ';');
+    int rc = opt->gzip ? csv_start_gzip(&k->w, PROTO_GZIP_LEVEL) : WK_OK;
+    if (rc == WK_OK && opt->excel) rc = csv_put_raw(&k->w, "\xEF\xBB\xBF", 3); /* the BOM */
+    if (rc != WK_OK) {
+        *err = k->w.err ? k->w.err : EIO;
+        (void)csv_close(&k->w);
         free(k->own);
         free(k);
         return WK_ERR;

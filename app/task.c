@@ -243,9 +243,10 @@ static int mark_running(worker *w, const message *m, const char *key) {
     clock_now_iso(now);
     snprintf(tasks, sizeof tasks, KEY_TASKS_FMT, w->cfg.queue);
     store_append(&w->st, "ZADD %s NX %lld %s", tasks, clock_epoch_ms(), m->task_id);
-    store_append(&w->st, "HSET %s %s %s %s %s %s %s %s %s %s %s %s 0 %s 0 %s %s", key, F_STATUS,
-                 STATUS_RUNNING, F_TYPE, m->tipo, F_FILE, m->arquivo, F_STARTED, now, F_WORKER,
-                 w->id, F_ROWS, F_BYTES, F_PARAMS, params);
+    store_append(&w->st, "HSET %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s %s 0 %s 0 %s %s",
+                 key, F_STATUS, STATUS_RUNNING, F_TYPE, m->tipo, F_FILE, m->arquivo, F_FORMAT,
+                 m->formato, F_COMPRESSION, m->compressao, F_STARTED, now, F_WORKER, w->id, F_ROWS,
+                 F_BYTES, F_PARAMS, params);
     store_append(&w->st, "HDEL %s %s", key, F_NEXT_ATTEMPT); /* this is the announced retry */
     append_index_status(w, m->task_id, STATUS_RUNNING);
     int rc = store_flush(&w->st);

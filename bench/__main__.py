@@ -18,7 +18,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import bigreport, broker, dbgen, export, ingest, listing, postgres, report, throughput
+from bench import (
+    bigreport,
+    broker,
+    dbgen,
+    export,
+    formats,
+    ingest,
+    listing,
+    postgres,
+    report,
+    throughput,
+)
 from bench.measure import REPO, VAR
 from bench.plan import FULL, QUICK, Plan
 from bench.results import Measurement, load, save
@@ -33,6 +44,7 @@ BENCHMARKS: dict[str, Benchmark] = {
     "bigreport": bigreport.run,
     "postgres": postgres.run,
     "listing": listing.run,
+    "formats": formats.run,
 }
 
 

@@ -1,6 +1,7 @@
 """The approach the specification warns against: load the whole result, then write it.
 
     python -m bench.pandas_export DB REPORT_TYPE PARAMS_JSON OUT.csv
+    python -m bench.pandas_export DB REPORT_TYPE PARAMS_JSON OUT.xlsx   # to_excel (XlsxWriter)
 
 DB is a SQLite file, or a postgresql:// URL (the report's PostgreSQL SQL, its parameters bound
 by psycopg).
@@ -31,7 +32,10 @@ def main(argv: list[str]) -> int:
     started = time.perf_counter()
     conn = sqlite3.connect(f"{Path(db).resolve().as_uri()}?mode=ro", uri=True)
     frame = pd.read_sql(sql, conn, params=params)
-    frame.to_csv(out, index=False, lineterminator="\r\n")
+    if out.endswith(".xlsx"):
+        frame.to_excel(out, index=False, sheet_name="dados", engine="xlsxwriter")
+    else:
+        frame.to_csv(out, index=False, lineterminator="\r\n")
     conn.close()
     seconds = time.perf_counter() - started
     print(json.dumps({"seconds": seconds, "rows": len(frame)}))

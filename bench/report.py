@@ -15,7 +15,7 @@ from typing import Any
 from bench.results import Measurement
 
 CHART = "benchmarks.png"
-BENCHMARK_NAMES = ("dbgen", "export", "ingest", "throughput", "bigreport", "postgres")
+BENCHMARK_NAMES = ("dbgen", "export", "ingest", "throughput", "bigreport", "postgres", "formats")
 EXPORT_ORDER = ("worker C", "worker Python", "sqlite3 -csv", "pandas", "count(*)")
 
 
@@ -56,6 +56,7 @@ def render(meta: dict[str, Any], results: list[Measurement], chart: str) -> str:
         _big_section(results),
         _postgres_section(results),
         _listing_section(results),
+        _formats_section(results),
         _method(),
     ]
     return "\n".join(p for p in parts if p)
@@ -137,6 +138,7 @@ def compute_targets(meta: dict[str, Any], results: list[Measurement]) -> list[Ta
         )
     )
     targets += _postgres_targets(meta, results)
+    targets += _formats_targets(meta, results)
     targets += _ingest_targets(results)
     targets += _throughput_targets(results)
     targets += _dbgen_targets(results)
@@ -206,6 +208,30 @@ def _postgres_targets(meta: dict[str, Any], results: list[Measurement]) -> list[
         # A quick run loads fewer rows: its time says nothing about the target.
         met = load.seconds <= 30 if load.rows >= 5_000_000 else None
         targets.append(Target(text, figure, met))
+    return targets
+
+
+def _formats_targets(meta: dict[str, Any], results: list[Measurement]) -> list[Target]:
+    """Issue 13: XLSX and gzip CSV of PAGAMENTOS_PENDENTES against each worker's plain CSV."""
+    case = _default_case(meta, "PAGAMENTOS_PENDENTES")
+    small = _default_case(meta, "MAIORES_GASTADORES")
+    where = f"`{case}`"
+
+    def found(name: str, at: str = case) -> Measurement | None:
+        return _find(results, "formats", at, name)
+
+    c_csv, c_gz, c_xlsx = (found(f"worker C {o}") for o in ("csv", "csv.gz", "xlsx"))
+    targets = [
+        _ratio("C worker XLSX ≤ 3x its plain CSV, " + where, c_xlsx, c_csv, 3.0),
+        _ratio("C worker gzip CSV ≤ 1.5x its plain CSV, " + where, c_gz, c_csv, 1.5),
+    ]
+    for name, limit in (("C", 16.0), ("Python", 64.0)):
+        text = (
+            f"{name} worker XLSX peak RSS ≤ {limit:.0f} MB and flat (±10%), 1,000 rows vs {where}"
+        )
+        targets.append(
+            _flat(text, found(f"worker {name} xlsx", small), found(f"worker {name} xlsx"), limit)
+        )
     return targets
 
 
@@ -545,6 +571,27 @@ def _listing_section(results: list[Measurement]) -> str:
     for m in rows:
         p50, p99 = m.extra["p50_ms"], m.extra["p99_ms"]
         lines.append(f"| {m.contender} | {p50:.1f} ms | {p99:.1f} ms | {m.runs} |")
+    return "\n".join(lines) + "\n"
+
+
+def _formats_section(results: list[Measurement]) -> str:
+    rows = [m for m in results if m.bench == "formats"]
+    if not rows:
+        return ""
+    lines = [
+        "## 8. Formats\n",
+        "The same report as plain CSV, gzip CSV (`compressao: gzip`, zlib level 1) and XLSX "
+        "(`formato: xlsx`, constant-memory writers: libxlsxwriter in C, XlsxWriter in Python), "
+        "each worker timed end to end; pandas is `read_sql` + `to_excel` (XlsxWriter engine, the "
+        "whole frame in memory) after its imports. Size is the file's.\n",
+        "| case | contender | rows | file | time | rows/s | peak RSS | runs |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for m in rows:
+        lines.append(
+            f"| {m.case} | {m.contender} | {_n(m.rows)} | {m.bytes / 1e6:.1f} MB | "
+            f"{_s(m.seconds)} | {_n(m.rows_per_s)} | {_mb(m)} | {m.runs} |"
+        )
     return "\n".join(lines) + "\n"
 
 

@@ -1,6 +1,9 @@
 -- @title Gastos por departamento
 -- @description Todas as transações não canceladas dos funcionários de um departamento, em ordem de data.
 -- @param departamento department required "Departamento (ex.: Engenharia de Software)"
+-- @column id integer
+-- @column data date
+-- @column valor decimal
 SELECT
     t.id AS id,
     t.data AS data,

@@ -2,6 +2,9 @@
 -- @description Os funcionários com maior soma de transações não canceladas em um ano, do maior para o menor.
 -- @param ano integer required min=1900 max=2100 "Ano (ex.: 2025)"
 -- @param limite integer default=100 min=1 max=5000 "Quantos funcionários listar"
+-- @column funcionario_id integer
+-- @column quantidade integer
+-- @column valor decimal
 SELECT
     f.id AS funcionario_id,
     f.nome AS funcionario,

@@ -1,5 +1,8 @@
 -- @title Pagamentos pendentes
 -- @description Todas as transações com status PENDENTE, com funcionário e departamento, em ordem de data.
+-- @column id integer
+-- @column data date
+-- @column valor decimal
 SELECT
     t.id AS id,
     f.nome AS funcionario,

@@ -1,6 +1,10 @@
 -- @title Resumo mensal por departamento e categoria
 -- @description Para um ano: quantidade e total (pago, pendente e geral) por mês, departamento e categoria; canceladas ficam de fora.
 -- @param ano integer required min=1900 max=2100 "Ano (ex.: 2025)"
+-- @column quantidade integer
+-- @column valor_pago decimal
+-- @column valor_pendente decimal
+-- @column valor decimal
 SELECT
     substr(t.data, 1, 7) AS mes,
     d.nome AS departamento,

@@ -2,6 +2,9 @@
 -- @description Todas as transações entre duas datas (inclusive), de qualquer status, com funcionário e departamento.
 -- @param data_inicio date required "Data inicial (AAAA-MM-DD)"
 -- @param data_fim date required "Data final (AAAA-MM-DD), inclusive"
+-- @column id integer
+-- @column data date
+-- @column valor decimal
 SELECT
     t.id AS id,
     t.data AS data,

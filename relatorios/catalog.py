@@ -1,10 +1,11 @@
 """The report catalog: one `<TYPE>.sql` file per report type in one folder read by every worker.
 
 The format is docs/catalog.md: `-- @key value` header lines (`@title`, `@description`,
-`@sources`, `@param name kind [required|optional] [default=V] [min=N] [max=N] "label"`) that the
-database ignores and the API and both workers read (the C worker with app/catalog.c, the same
-way). Parameter kinds: `text`, `integer`, `date` (YYYY-MM-DD) and `department` (text that must be
-the name of a department of the database). Every `:name` in the SQL must have a `@param` line.
+`@sources`, `@column name type`, `@param name kind [required|optional] [default=V] [min=N]
+[max=N] "label"`) that the database ignores and the API and both workers read (the C worker
+with app/catalog.c, the same way). Parameter kinds: `text`, `integer`, `date` (YYYY-MM-DD) and
+`department` (text that must be the name of a department of the database). Every `:name` in
+the SQL must have a `@param` line.
 
 Sources and dialects: the SQL of `<TYPE>.sql` serves every source the report supports, unless
 `<source>/<TYPE>.sql` exists beside it (e.g. `postgresql/GASTOS_POR_DEPARTAMENTO.sql`): then
@@ -21,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from relatorios.protocol import (
+    COLUMN_TYPES,
     MAX_TASK_TIMEOUT_S,
     PARAM_NAME_RE,
     REPORT_TYPE_RE,
@@ -57,6 +59,11 @@ class Report:
     sources: tuple[str, ...] = (SOURCE_SQLITE,)
     dialects: tuple[tuple[str, str], ...] = ()  # (source, SQL of <source>/<TYPE>.sql)
     timeout_s: int | None = None  # `@timeout N`: its stall limit instead of TIMEOUT_TAREFA_S
+    columns: tuple[tuple[str, str], ...] = ()  # (column name, type) of the @column lines
+
+    def column_type(self, name: str) -> str | None:
+        """The @column type of the result column `name`, or None (untyped)."""
+        return dict(self.columns).get(name)
 
     def sql_for(self, source: str) -> str:
         """The SQL this report runs on `source` (one of `sources`)."""
@@ -86,6 +93,7 @@ def load_report(path: Path) -> Report:
     sql = path.read_text(encoding="utf-8")
     meta: dict[str, str] = {}
     params: list[Param] = []
+    columns: list[tuple[str, str]] = []
     for line in sql.splitlines():
         match = re.match(r"--\s*@(\w+)\s+(.*)$", line.strip())
         if not match:
@@ -93,6 +101,8 @@ def load_report(path: Path) -> Report:
         key, value = match.groups()
         if key == "param":
             params.append(_parse_param(path.name, value))
+        elif key == "column":
+            columns.append(_parse_column(path.name, value))
         else:
             meta[key] = value.strip()
     dialects = tuple(
@@ -109,8 +119,11 @@ def load_report(path: Path) -> Report:
         sql=sql,
         sources=sources,
         dialects=dialects,
+        columns=tuple(columns),
         timeout_s=_timeout(path.name, meta.get("timeout")),
     )
+    if len(columns) > MAX_COLUMN_LINES:
+        raise CatalogError(f"{path.name}: more than {MAX_COLUMN_LINES} @column lines")
     for source in sources:
         where = path.name if source not in dict(dialects) else f"{source}/{path.name}"
         _check_params_match_sql(where, report.sql_for(source), params)
@@ -135,6 +148,20 @@ def _sources(file: str, line: str | None, dialects: tuple[tuple[str, str], ...])
     if unknown or not named:
         raise CatalogError(f"{file}: @sources must name some of {list(SOURCES)}, got {line!r}")
     return tuple(s for s in SOURCES if s in named)
+
+
+# The C reader's limits (app/catalog.h): @column lines per report, bytes of a column name.
+MAX_COLUMN_LINES = 64
+MAX_COLUMN_NAME = 127
+
+
+def _parse_column(file: str, spec: str) -> tuple[str, str]:
+    words = spec.split()
+    if len(words) != 2 or words[1] not in COLUMN_TYPES or len(words[0].encode()) > MAX_COLUMN_NAME:
+        raise CatalogError(
+            f"{file}: bad @column line {spec!r} (name type, type one of {COLUMN_TYPES})"
+        )
+    return words[0], words[1]
 
 
 def _parse_param(file: str, spec: str) -> Param:

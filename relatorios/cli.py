@@ -7,7 +7,7 @@ import os
 import sys
 from pathlib import Path
 
-from relatorios.protocol import Status
+from relatorios.protocol import COMPRESSIONS, DEFAULT_COMPRESSION, DEFAULT_FORMAT, FORMATS, Status
 
 EXIT_ERROR = 1  # the API refused or failed, or the task failed
 EXIT_USAGE = 2  # as argparse: the command asked for something that cannot exist
@@ -60,7 +60,19 @@ def add_report_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]
         help="um parâmetro do relatório (repita para vários)",
     )
     gerar.add_argument(
-        "--esperar", action="store_true", help="mostra o progresso e imprime o caminho do CSV"
+        "--formato",
+        choices=FORMATS,
+        default=DEFAULT_FORMAT,
+        help="csv (padrão), csv_excel (abre direto no Excel) ou xlsx",
+    )
+    gerar.add_argument(
+        "--compressao",
+        choices=COMPRESSIONS,
+        default=DEFAULT_COMPRESSION,
+        help="gzip grava .csv.gz (só para os formatos CSV)",
+    )
+    gerar.add_argument(
+        "--esperar", action="store_true", help="mostra o progresso e imprime o caminho do arquivo"
     )
     status = sub.add_parser("status", help="status de uma tarefa")
     status.add_argument("id", metavar="ID")
@@ -121,7 +133,8 @@ def run_report_command(args: argparse.Namespace) -> int:
     try:
         with ApiClient() as client:
             if args.comando == "gerar":
-                return commands.gerar(client, args.tipo, args.param, args.esperar)
+                output = (args.formato, args.compressao)
+                return commands.gerar(client, args.tipo, args.param, args.esperar, output)
             if args.comando == "status":
                 return commands.status(client, args.id, args.json)
             if args.comando == "listar":

@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from relatorios.protocol import TASK_ID_RE, F, M
+from relatorios.protocol import DEFAULT_COMPRESSION, DEFAULT_FORMAT, TASK_ID_RE, F, M
 
 DEFAULT_API = "http://localhost:8000"
 TIMEOUT_S = 10.0
@@ -86,8 +86,14 @@ class ApiClient:
         data = self.json("GET", "/tipos-relatorio")
         return data if isinstance(data, list) else []
 
-    def submit(self, report_type: str, params: dict[str, Any]) -> dict[str, Any]:
-        body = {M.TYPE: report_type, M.PARAMS: params}
+    def submit(
+        self,
+        report_type: str,
+        params: dict[str, Any],
+        output: tuple[str, str] = (DEFAULT_FORMAT, DEFAULT_COMPRESSION),
+    ) -> dict[str, Any]:
+        formato, compressao = output
+        body = {M.TYPE: report_type, M.PARAMS: params, M.FORMAT: formato, M.COMPRESSION: compressao}
         return dict(self.json("POST", "/gerar-relatorio", json=body))
 
     def status(self, task_id: str) -> dict[str, Any]:

@@ -26,7 +26,15 @@ from rich.progress import (
 from rich.table import Table
 
 from relatorios.client import ApiClient, ApiError, UsageError
-from relatorios.protocol import FINAL_STATES, STATUS_LABELS, TASK_FIELDS, F, Status
+from relatorios.protocol import (
+    DEFAULT_COMPRESSION,
+    DEFAULT_FORMAT,
+    FINAL_STATES,
+    STATUS_LABELS,
+    TASK_FIELDS,
+    F,
+    Status,
+)
 
 POLL_S = 0.5
 
@@ -88,9 +96,15 @@ def find_report(client: ApiClient, report_type: str) -> dict[str, Any]:
     raise UsageError(f"tipo de relatório desconhecido: {report_type} (tipos válidos: {valid})")
 
 
-def gerar(client: ApiClient, report_type: str, pairs: list[str], wait: bool) -> int:
+def gerar(
+    client: ApiClient,
+    report_type: str,
+    pairs: list[str],
+    wait: bool,
+    output: tuple[str, str] = (DEFAULT_FORMAT, DEFAULT_COMPRESSION),
+) -> int:
     report = find_report(client, report_type)
-    accepted = client.submit(report["tipo"], parse_params(pairs, report))
+    accepted = client.submit(report["tipo"], parse_params(pairs, report), output)
     task_id = accepted["task_id"]
     if not wait:
         print(task_id)

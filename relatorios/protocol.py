@@ -16,7 +16,12 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-PROTOCOL_VERSION = 1
+# The highest message version this code reads and writes. A producer writes the lowest version
+# that carries what the message says: 1 for a plain CSV (so older workers still serve it), 2 when
+# it asks for another format or compression (an older worker refuses that message as invalid
+# instead of writing the wrong file). Workers read every version from 1 to PROTOCOL_VERSION.
+PROTOCOL_VERSION = 2
+MIN_PROTOCOL_VERSION = 1
 DEFAULT_QUEUE = "fila_relatorios"
 
 # ---- limits of a message -----------------------------------------------------------------------
@@ -88,7 +93,51 @@ RECORD_GRACE_S = 86_400
 TASK_ID_PATTERN = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 REPORT_TYPE_PATTERN = "[A-Z][A-Z0-9_]{0,63}"
 PARAM_NAME_PATTERN = "[a-z][a-z0-9_]{0,63}"
-FILE_NAME_PATTERN = "relatorio_[A-Z][A-Z0-9_]{0,63}_[0-9]{8}T[0-9]{6}Z_[0-9a-f]{8}[.]csv"
+FILE_NAME_PATTERN = (
+    "relatorio_[A-Z][A-Z0-9_]{0,63}_[0-9]{8}T[0-9]{6}Z_[0-9a-f]{8}[.](csv|csv[.]gz|xlsx)"
+)
+# `formato` and `compressao` of a version-2 message: a short lowercase word. Which words a worker
+# can produce is FORMATS x COMPRESSIONS (below); any other well-formed word is a format this
+# worker cannot produce (formato_nao_suportado), not a malformed message.
+FORMAT_WORD_PATTERN = "[a-z][a-z0-9_]{0,31}"
+
+# ---- output formats (docs/protocol.md, "Formats") ----------------------------------------------
+FORMAT_CSV = "csv"  # the specification's CSV, byte for byte (the default)
+FORMAT_CSV_EXCEL = "csv_excel"  # `;`, UTF-8 BOM, decimal comma, CRLF: a double click in Excel
+FORMAT_XLSX = "xlsx"
+FORMATS = (FORMAT_CSV, FORMAT_CSV_EXCEL, FORMAT_XLSX)
+COMPRESSION_NONE = "nenhuma"
+COMPRESSION_GZIP = "gzip"
+COMPRESSIONS = (COMPRESSION_NONE, COMPRESSION_GZIP)
+DEFAULT_FORMAT = FORMAT_CSV
+DEFAULT_COMPRESSION = COMPRESSION_NONE
+# Formats that take gzip (an xlsx file is already a zip archive).
+GZIP_FORMATS = (FORMAT_CSV, FORMAT_CSV_EXCEL)
+# zlib level of `.csv.gz` in both workers: the fastest, so that compressing costs little more
+# than writing (a CSV still shrinks several times over).
+GZIP_LEVEL = 1
+# Excel's rows per worksheet, the header row included: past it rows continue on a new sheet
+# (`dados_2`, …), each with the header row. Setting XLSX_LINHAS_POR_ABA lowers it (tests only).
+XLSX_MAX_SHEET_ROWS = 1_048_576
+XLSX_SHEET_PREFIX = "dados"
+# Setting NEUTRALIZAR_FORMULAS (default on): in csv_excel and xlsx, a text cell that begins with
+# one of these characters is neutralised as OWASP describes ("CSV injection"): it is prefixed
+# with a single quote, so a spreadsheet never reads it as a formula. Numbers written as numbers
+# (typed cells) are not text and keep their minus sign.
+FORMULA_START_CHARS = "=+-@\t\r"
+# Column types of the catalog (`-- @column name type`, docs/catalog.md): how csv_excel and xlsx
+# write a column's values; plain csv ignores them.
+COLUMN_TYPES = ("text", "integer", "decimal", "date")
+# In csv_excel and xlsx, a text value of a `decimal` (or `integer`) column is a number when it
+# matches this pattern (the catalog's SQL prints money as `1234.56`): csv_excel writes it with a
+# decimal comma, xlsx as a number cell. Fifteen digits at most: what a double holds exactly.
+DECIMAL_TEXT_PATTERN = "-?[0-9]{1,15}([.][0-9]{1,15})?"
+INTEGER_TEXT_PATTERN = "-?[0-9]{1,15}"
+# Excel's longest text cell, in UTF-16 units: longer text is cut there in xlsx.
+XLSX_MAX_TEXT_UNITS = 32_767
+# Number formats of typed xlsx cells.
+XLSX_DATE_FORMAT = "dd/mm/yyyy"
+XLSX_DECIMAL_FORMAT = "#,##0.00"
 
 # ---- sources -----------------------------------------------------------------------------------
 # The databases a deployment can read reports from: SQLite (DB_PATH, the default) or PostgreSQL
@@ -112,6 +161,7 @@ TASK_ID_RE = _whole(TASK_ID_PATTERN)
 REPORT_TYPE_RE = _whole(REPORT_TYPE_PATTERN)
 PARAM_NAME_RE = _whole(PARAM_NAME_PATTERN)
 FILE_NAME_RE = _whole(FILE_NAME_PATTERN)
+FORMAT_WORD_RE = _whole(FORMAT_WORD_PATTERN)
 
 # ---- keys --------------------------------------------------------------------------------------
 # Every key starts with the queue name. `{id}` is a task id, a worker id or a hash, as named.
@@ -196,6 +246,7 @@ class ErrorCode(StrEnum):
     STALLED = "tarefa_parada"
     ROW_LIMIT = "limite_linhas"
     BYTE_LIMIT = "limite_bytes"
+    UNSUPPORTED_FORMAT = "formato_nao_suportado"
 
 
 # The Portuguese text of each code when there is nothing more specific to say. Workers may word
@@ -216,6 +267,7 @@ ERROR_TEXTS: dict[ErrorCode, str] = {
     "(TIMEOUT_TAREFA_S ou @timeout do relatório)",
     ErrorCode.ROW_LIMIT: "o relatório passou do limite de linhas por tarefa (MAX_LINHAS_TAREFA)",
     ErrorCode.BYTE_LIMIT: "o relatório passou do limite de bytes por tarefa (MAX_BYTES_TAREFA)",
+    ErrorCode.UNSUPPORTED_FORMAT: "formato de arquivo não suportado por este worker",
 }
 
 
@@ -228,6 +280,8 @@ class M:
     PARAMS = "parametros"
     FILE = "arquivo"
     CREATED = "criado_em"
+    FORMAT = "formato"  # version 2; default FORMAT_CSV
+    COMPRESSION = "compressao"  # version 2; default COMPRESSION_NONE
 
 
 class Beat:
@@ -259,6 +313,8 @@ class F:
     TYPE = "tipo_relatorio"
     PARAMS = "parametros"  # JSON object, as in the message
     FILE = "arquivo"
+    FORMAT = "formato"
+    COMPRESSION = "compressao"
     ROWS = "linhas"
     BYTES = "bytes"
     CREATED = "criado_em"
@@ -292,6 +348,9 @@ TASK_FIELDS: tuple[TaskField, ...] = (
     TaskField(F.TYPE, str, "o tipo de relatório", True),
     TaskField(F.PARAMS, dict, "os parâmetros do pedido", True),
     TaskField(F.FILE, str, "nome do arquivo gerado em export/", True),
+    # Not `always`: tasks recorded before version 2 have neither (they are csv, nenhuma).
+    TaskField(F.FORMAT, str, "formato do arquivo: " + ", ".join(FORMATS)),
+    TaskField(F.COMPRESSION, str, "compressão do arquivo: " + ", ".join(COMPRESSIONS)),
     TaskField(F.ROWS, int, "linhas de dados escritas até agora", True),
     TaskField(F.BYTES, int, "bytes do arquivo escritos até agora", True),
     TaskField(F.ATTEMPTS, int, "tentativas iniciadas (falhas temporárias são repetidas)", True),
@@ -470,20 +529,53 @@ def new_task_id() -> str:
     return str(uuid.uuid4())
 
 
-def file_name(report_type: str, task_id: str, when: datetime | None = None) -> str:
-    """relatorio_<TYPE>_<UTC yyyymmddThhmmssZ>_<first 8 hex of the task id>.csv"""
+def file_extension(formato: str = DEFAULT_FORMAT, compressao: str = DEFAULT_COMPRESSION) -> str:
+    """The extension of a file of `formato` and `compressao` (".csv", ".csv.gz", ".xlsx").
+
+    Raises ValueError for a combination no worker produces (an unknown word, xlsx with gzip)."""
+    if formato not in FORMATS or compressao not in COMPRESSIONS:
+        raise ValueError(f"formato {formato!r} com compressão {compressao!r} não existe")
+    if compressao == COMPRESSION_GZIP and formato not in GZIP_FORMATS:
+        raise ValueError(f"o formato {formato} não aceita compressão {compressao}")
+    base = ".xlsx" if formato == FORMAT_XLSX else ".csv"
+    return base + (".gz" if compressao == COMPRESSION_GZIP else "")
+
+
+# How a downloaded file is served: its media type by extension (the longest first).
+MEDIA_TYPES: tuple[tuple[str, str], ...] = (
+    (".csv.gz", "application/gzip"),
+    (".csv", "text/csv; charset=utf-8"),
+    (".xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+)
+
+
+def media_type(file: str) -> str:
+    return next((media for ext, media in MEDIA_TYPES if file.endswith(ext)), "text/csv")
+
+
+def file_name(
+    report_type: str,
+    task_id: str,
+    when: datetime | None = None,
+    formato: str = DEFAULT_FORMAT,
+    compressao: str = DEFAULT_COMPRESSION,
+) -> str:
+    """relatorio_<TYPE>_<UTC yyyymmddThhmmssZ>_<first 8 hex of the task id><extension>"""
     stamp = (when or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
-    return f"relatorio_{report_type}_{stamp}_{task_id[:8]}.csv"
+    extension = file_extension(formato, compressao)
+    return f"relatorio_{report_type}_{stamp}_{task_id[:8]}{extension}"
 
 
 def file_belongs(name: str, report_type: str, task_id: str) -> bool:
     """Whether `name` is a report file name (FILE_NAME_PATTERN) of this type and this task: the
     only names a worker writes and the API serves (docs/security.md)."""
+    # The extension's tie to the task's format is output_problem()'s (formato_nao_suportado).
+    prefix = f"relatorio_{report_type}_"
+    after_stamp = name[len(prefix) + len("yyyymmddThhmmssZ") :]
     return (
         FILE_NAME_RE.match(name) is not None
-        and name.startswith(f"relatorio_{report_type}_")
-        and name.endswith(f"_{task_id[:8]}.csv")
-        and len(name) == len(file_name(report_type, task_id))
+        and name.startswith(prefix)
+        and after_stamp.startswith(f"_{task_id[:8]}.")
     )
 
 
@@ -520,20 +612,27 @@ class Message:
     params: dict[str, ParamValue]
     file: str
     created_at: str = field(default_factory=now_iso)
+    formato: str = DEFAULT_FORMAT
+    compressao: str = DEFAULT_COMPRESSION
+
+    @property
+    def is_default_output(self) -> bool:
+        return self.formato == DEFAULT_FORMAT and self.compressao == DEFAULT_COMPRESSION
 
     def to_json(self) -> str:
-        return json.dumps(
-            {
-                M.VERSION: PROTOCOL_VERSION,
-                M.TASK_ID: self.task_id,
-                M.TYPE: self.report_type,
-                M.PARAMS: self.params,
-                M.FILE: self.file,
-                M.CREATED: self.created_at,
-            },
-            ensure_ascii=False,
-            separators=(",", ":"),
-        )
+        """Version 1 for a plain CSV (every worker reads it), version 2 with the output fields."""
+        body: dict[str, Any] = {
+            M.VERSION: MIN_PROTOCOL_VERSION if self.is_default_output else PROTOCOL_VERSION,
+            M.TASK_ID: self.task_id,
+            M.TYPE: self.report_type,
+            M.PARAMS: self.params,
+            M.FILE: self.file,
+            M.CREATED: self.created_at,
+        }
+        if not self.is_default_output:
+            body[M.FORMAT] = self.formato
+            body[M.COMPRESSION] = self.compressao
+        return json.dumps(body, ensure_ascii=False, separators=(",", ":"))
 
 
 def parse_message(raw: bytes | str) -> Message:
@@ -591,9 +690,13 @@ def _parse_body(obj: dict[str, Any], task_id: str) -> Message:
     def bad(reason: str) -> InvalidMessage:
         return InvalidMessage(reason, task_id)
 
-    version = obj.get(M.VERSION)
-    if not is_number(version) or version != PROTOCOL_VERSION:
-        raise bad(f"campo 'versao' ausente ou diferente de {PROTOCOL_VERSION}")
+    version: Any = obj.get(M.VERSION)
+    if not is_number(version) or version not in range(MIN_PROTOCOL_VERSION, PROTOCOL_VERSION + 1):
+        raise bad(f"campo 'versao' ausente ou fora de {MIN_PROTOCOL_VERSION} a {PROTOCOL_VERSION}")
+    formato, compressao = DEFAULT_FORMAT, DEFAULT_COMPRESSION
+    if version >= 2:
+        formato = _word(obj, M.FORMAT, DEFAULT_FORMAT, bad)
+        compressao = _word(obj, M.COMPRESSION, DEFAULT_COMPRESSION, bad)
     report_type = obj.get(M.TYPE)
     if not isinstance(report_type, str) or not REPORT_TYPE_RE.match(report_type):
         raise bad("campo 'tipo_relatorio' ausente ou inválido")
@@ -609,7 +712,31 @@ def _parse_body(obj: dict[str, Any], task_id: str) -> Message:
         _check_param(name, value, bad)
     created = obj.get(M.CREATED)
     created_at = created if isinstance(created, str) and len(created) <= MAX_CREATED_AT else ""
-    return Message(task_id, report_type, params, file, created_at or now_iso())
+    return Message(task_id, report_type, params, file, created_at or now_iso(), formato, compressao)
+
+
+def _word(obj: dict[str, Any], member: str, default: str, bad: Any) -> str:
+    value = obj.get(member, default)
+    if not isinstance(value, str) or not FORMAT_WORD_RE.match(value):
+        raise bad(f"campo '{member}' inválido")
+    return value
+
+
+def output_problem(formato: str, compressao: str, file: str) -> str | None:
+    """Why a worker cannot write `file` as `formato` with `compressao` (formato_nao_suportado):
+    a format or compression it does not know, a combination that does not exist (xlsx with
+    gzip), or a file name whose extension is not the format's. None when it can."""
+    try:
+        extension = file_extension(formato, compressao)
+    except ValueError:
+        if formato not in FORMATS:
+            return f"formato '{formato}' não suportado"
+        if compressao not in COMPRESSIONS:
+            return f"compressão '{compressao}' não suportada"
+        return f"o formato {formato} não aceita compressão {compressao}"
+    if not file.endswith(extension):
+        return f"o arquivo de formato {formato} com compressão {compressao} termina em {extension}"
+    return None
 
 
 def text_problem(value: str) -> str | None:

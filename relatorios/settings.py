@@ -21,6 +21,7 @@ from relatorios.protocol import (
     PROGRESS_EVERY_ROWS,
     SOURCE_POSTGRESQL,
     SOURCE_SQLITE,
+    XLSX_MAX_SHEET_ROWS,
 )
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -80,6 +81,13 @@ class Settings(BaseSettings):
     quota_rate: int = Field(600, ge=1, validation_alias="COTA_REQUISICOES_POR_MIN")
     quota_active: int = Field(20, ge=1, validation_alias="COTA_TAREFAS_ATIVAS")
     quota_bytes_day: int = Field(50 * 2**30, ge=1, validation_alias="COTA_BYTES_POR_DIA")
+
+    # Formats (docs/protocol.md, "Formats"): formula neutralisation in csv_excel and xlsx (on by
+    # default), and the rows of an xlsx sheet, header included (Excel's limit; lower only in tests).
+    neutralizar_formulas: bool = Field(True, validation_alias="NEUTRALIZAR_FORMULAS")
+    xlsx_linhas_por_aba: int = Field(
+        XLSX_MAX_SHEET_ROWS, ge=2, le=XLSX_MAX_SHEET_ROWS, validation_alias="XLSX_LINHAS_POR_ABA"
+    )
 
     @field_validator("allowed_hosts", mode="before")
     @classmethod

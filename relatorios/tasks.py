@@ -33,6 +33,8 @@ from relatorios.monitoring import (
 )
 from relatorios.protocol import (
     ACTIVE_STATES,
+    DEFAULT_COMPRESSION,
+    DEFAULT_FORMAT,
     FILE_NAME_RE,
     FINAL_STATES,
     HEARTBEAT_TTL_S,
@@ -255,27 +257,30 @@ class TaskStore:
         params: dict[str, ParamValue],
         limits: Limits,
         idempotency_key: str | None = None,
+        output: tuple[str, str] = (DEFAULT_FORMAT, DEFAULT_COMPRESSION),
     ) -> tuple[Task, bool]:
-        """Queue a task; returns it and whether it is new (False: an Idempotency-Key replay)."""
+        """Queue a task; returns it and whether it is new (False: an Idempotency-Key replay).
+        `output` is the file's (formato, compressao)."""
         task_id = new_task_id()
         with redis_errors():
             if idempotency_key is not None:
                 scope = f"{limits.owner}\n{idempotency_key}"  # one key's keys are its own
-                replay = await self._claim_key(scope, task_id, report_type, params)
+                request: list[Any] = [report_type, params]
+                if output != (DEFAULT_FORMAT, DEFAULT_COMPRESSION):
+                    request.append(list(output))  # a plain CSV keeps its earlier hash
+                replay = await self._claim_key(scope, task_id, request)
                 if replay is not None:
                     return replay, False
             try:
-                return await self._push(task_id, report_type, params, limits), True
+                return await self._push(task_id, report_type, params, limits, output), True
             except BaseException:
                 if idempotency_key is not None:  # the key must not point at a task never queued
                     scope = f"{limits.owner}\n{idempotency_key}"
                     await self._redis.delete(self._keys.idempotency(_sha256(scope)))
                 raise
 
-    async def _claim_key(
-        self, key: str, task_id: str, report_type: str, params: dict[str, ParamValue]
-    ) -> Task | None:
-        request = _sha256(json.dumps([report_type, params], sort_keys=True))
+    async def _claim_key(self, key: str, task_id: str, body: list[Any]) -> Task | None:
+        request = _sha256(json.dumps(body, sort_keys=True))
         name = self._keys.idempotency(_sha256(key))
         value = f"{task_id} {request}"
         if await self._redis.set(name, value, nx=True, ex=self.retention_s):
@@ -292,14 +297,23 @@ class TaskStore:
         raise QueueUnavailable("tarefa da Idempotency-Key ainda não registrada; tente novamente")
 
     async def _push(
-        self, task_id: str, report_type: str, params: dict[str, ParamValue], limits: Limits
+        self,
+        task_id: str,
+        report_type: str,
+        params: dict[str, ParamValue],
+        limits: Limits,
+        output: tuple[str, str],
     ) -> Task:
-        message = Message(task_id, report_type, params, file_name(report_type, task_id), now_iso())
+        formato, compressao = output
+        file = file_name(report_type, task_id, formato=formato, compressao=compressao)
+        message = Message(task_id, report_type, params, file, now_iso(), formato, compressao)
         fields = {
             F.STATUS: Status.QUEUED.value,
             F.TYPE: report_type,
             F.PARAMS: json.dumps(params, ensure_ascii=False),
             F.FILE: message.file,
+            F.FORMAT: formato,
+            F.COMPRESSION: compressao,
             F.CREATED: message.created_at,
             F.ROWS: "0",
             F.BYTES: "0",

@@ -8,7 +8,16 @@ from pathlib import Path
 
 import redis
 
-from relatorios.protocol import FINAL_STATES, Keys, Message, ParamValue, file_name, new_task_id
+from relatorios.protocol import (
+    DEFAULT_COMPRESSION,
+    DEFAULT_FORMAT,
+    FINAL_STATES,
+    Keys,
+    Message,
+    ParamValue,
+    file_name,
+    new_task_id,
+)
 from tests.conftest import WorkerEnv, wait_until
 
 StartWorker = Callable[[str, WorkerEnv], subprocess.Popen[bytes]]
@@ -21,10 +30,18 @@ SELECT i AS numero, 'linha ' || i AS texto FROM n;
 """
 
 
-def push(client: redis.Redis, queue: str, report: str, params: dict[str, ParamValue]) -> Message:
+def push(
+    client: redis.Redis,
+    queue: str,
+    report: str,
+    params: dict[str, ParamValue],
+    formato: str = DEFAULT_FORMAT,
+    compressao: str = DEFAULT_COMPRESSION,
+) -> Message:
     """LPUSH a task the way docs/protocol.md describes it (hash, index and message)."""
     task_id = new_task_id()
-    message = Message(task_id, report, params, file_name(report, task_id))
+    file = file_name(report, task_id, formato=formato, compressao=compressao)
+    message = Message(task_id, report, params, file, formato=formato, compressao=compressao)
     keys = Keys(queue)
     pipe = client.pipeline(transaction=True)
     pipe.hset(keys.task(task_id), mapping={"status": "na_fila", "arquivo": message.file})

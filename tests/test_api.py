@@ -330,6 +330,48 @@ def test_a_task_shows_every_protocol_field_and_the_schema_describes_them(api: Te
     assert {f.name for f in TASK_FIELDS if f.always} <= set(schema["required"])
 
 
+def test_the_format_is_chosen_per_request_and_xlsx_refuses_gzip(
+    api: TestClient, redis_client: redis.Redis, queue_name: str
+) -> None:
+    accepted = api.post("/gerar-relatorio", json={**SPEC_EXAMPLE_2, "formato": "xlsx"})
+    assert accepted.status_code == 202, accepted.text
+    task = accepted.json()
+    assert task["arquivo"].endswith(".xlsx") and FILE_NAME_RE.match(task["arquivo"])
+    assert (task["formato"], task["compressao"]) == ("xlsx", "nenhuma")
+    message = parse_message(queued(redis_client, queue_name)[0])
+    assert (message.formato, message.file) == ("xlsx", task["arquivo"])
+    assert json.loads(queued(redis_client, queue_name)[0])["versao"] == 2
+    shown = api.get(f"/relatorios/{task['task_id']}").json()
+    assert shown["formato"] == "xlsx" and shown["arquivo"] == task["arquivo"]
+
+    gz = api.post("/gerar-relatorio", json={**SPEC_EXAMPLE_2, "compressao": "gzip"}).json()
+    assert gz["arquivo"].endswith(".csv.gz") and gz["formato"] == "csv"
+    plain = api.post("/gerar-relatorio", json=SPEC_EXAMPLE_2).json()
+    assert plain["arquivo"].endswith(".csv") and plain["formato"] == "csv"
+    assert json.loads(queued(redis_client, queue_name)[0])["versao"] == 1, "a plain CSV stays v1"
+
+    before = len(queued(redis_client, queue_name))
+    for body, words in [
+        ({"formato": "xlsx", "compressao": "gzip"}, "não aceita compressão gzip"),
+        ({"formato": "ods"}, "formato"),
+        ({"compressao": "zip"}, "compressao"),
+    ]:
+        refused = api.post("/gerar-relatorio", json={**SPEC_EXAMPLE_2, **body})
+        assert refused.status_code == 422, refused.text
+        assert words in refused.json()["mensagem"], refused.json()
+    assert len(queued(redis_client, queue_name)) == before, "nothing queued"
+
+
+def test_the_catalog_lists_the_formats(api: TestClient) -> None:
+    for report in api.get("/tipos-relatorio").json():
+        formats = {f["formato"]: f["compressoes"] for f in report["formatos"]}
+        assert formats == {
+            "csv": ["nenhuma", "gzip"],
+            "csv_excel": ["nenhuma", "gzip"],
+            "xlsx": ["nenhuma"],
+        }
+
+
 def test_the_status_filter_accepts_only_protocol_states(api: TestClient) -> None:
     for status in Status:
         assert api.get("/relatorios", params={"status": status.value}).status_code == 200

@@ -210,7 +210,9 @@ def hostile_messages() -> tuple[list[bytes], list[bytes]]:
     standard = [
         js(versao="1"),
         js(versao=True),
-        js(versao=2),
+        js(versao=3),
+        js(versao=2, formato=1),
+        js(versao=2, compressao="GZIP"),
         js(versao=1.5),
         js(versao=DROP),
         js(tipo_relatorio="linhas"),
@@ -759,7 +761,7 @@ def test_log_format_json_writes_one_object_per_line_with_the_task_id(
     worker = start_c("c-asan", env)
     good = push(redis_client, env.queue, "LINHAS", {"n": 2})
     invalid_id = new_task_id()
-    invalid = json.dumps(body(invalid_id, versao=2)).encode()
+    invalid = json.dumps(body(invalid_id, versao=3)).encode()
     redis_client.lpush(env.queue, invalid, b"not json")
     not_utf8 = push(redis_client, env.queue, "NAO_UTF8", {})
     task_ids = (recovered.task_id, good.task_id, invalid_id, not_utf8.task_id)

@@ -108,6 +108,23 @@ def test_gerar_with_typed_parameters(system: tuple[WorkerEnv, ApiProcess]) -> No
     assert len(rows) <= 1 + 3
 
 
+def test_gerar_with_a_format_and_compression(
+    system: tuple[WorkerEnv, ApiProcess], tmp_path: Path
+) -> None:
+    import gzip
+
+    env, api = system
+    args = ["gerar", "PAGAMENTOS_PENDENTES", "--formato", "csv_excel", "--compressao", "gzip"]
+    result = run([*args, "--esperar"], env, api)
+    assert result.returncode == 0, result.stderr
+    path = Path(result.stdout.strip())
+    assert path.name.endswith(".csv.gz")
+    assert gzip.decompress(path.read_bytes()).startswith(b"\xef\xbb\xbfid;funcionario;")
+    refused = run(["gerar", "PAGAMENTOS_PENDENTES", "--formato", "xlsx", "--compressao", "gzip"],
+                  env, api)  # fmt: skip
+    assert refused.returncode == 2 and "não aceita compressão gzip" in refused.stderr
+
+
 def test_gerar_without_waiting_prints_the_task_id(system: tuple[WorkerEnv, ApiProcess]) -> None:
     env, api = system
     result = run(["gerar", "PAGAMENTOS_PENDENTES"], env, api)

@@ -49,7 +49,7 @@ C_WORKER_COMMAND = "relatorios-worker-c"
 # the image's `--no-install-recommends` does not, so the image names it and the list need not.
 BUILD_ONLY_EXTRAS = {"libc6-dev"}
 # Shared libraries the C worker loads with dlopen() rather than links (soname -> Debian package).
-DLOPENED = {"libpq.so.5": "libpq5"}
+DLOPENED = {"libpq.so.5": "libpq5", "libxlsxwriter.so.4": "libxlsxwriter4"}
 
 
 # --- Dockerfiles ---------------------------------------------------------------------------------

@@ -35,7 +35,19 @@ import pytest
 import redis
 
 from relatorios.catalog import Report, load_catalog
-from relatorios.protocol import ErrorCode, F, Keys, Message, file_name, new_task_id
+from relatorios.protocol import (
+    COMPRESSION_GZIP,
+    COMPRESSION_NONE,
+    FORMAT_CSV,
+    FORMAT_CSV_EXCEL,
+    FORMAT_XLSX,
+    ErrorCode,
+    F,
+    Keys,
+    Message,
+    file_name,
+    new_task_id,
+)
 from tests.conftest import REPO, WORKER_KINDS, PgDatabase, WorkerEnv, wait_until
 
 REFERENCE = "python"
@@ -84,6 +96,15 @@ EDGE_TEXTS: list[str | None] = [
     "barra \\ invertida",
     "fim com vírgula,",
     '""',
+    "=1+1",
+    "+55 11 99999-0000",
+    "-5",
+    "@SUM(A1)",
+    "\tcomeça com tab",
+    "\rcomeça com CR",
+    "ponto;e;vírgula",
+    "_x0041_ parece escape do Excel",
+    "controle \x01\x1f",
 ]
 
 
@@ -214,10 +235,17 @@ class Fleet:
             ]
         return [str(bins[kind])]
 
-    def run(self, report: str, params: dict[str, object]) -> dict[str, Run]:
+    def run(
+        self,
+        report: str,
+        params: dict[str, object],
+        output: Output = (FORMAT_CSV, COMPRESSION_NONE),
+    ) -> dict[str, Run]:
         """Push the same task to every kind and wait for every final state."""
         task_id = new_task_id()
-        message = Message(task_id, report, params, file_name(report, task_id))  # type: ignore[arg-type]
+        formato, compressao = output
+        file = file_name(report, task_id, formato=formato, compressao=compressao)
+        message = Message(task_id, report, params, file, formato=formato, compressao=compressao)  # type: ignore[arg-type]
         return self.run_raw(message.to_json().encode(), task_id, message.file)
 
     def run_raw(self, raw: bytes, task_id: str, file: str) -> dict[str, Run]:
@@ -392,6 +420,12 @@ def assert_same(runs: dict[str, Run], kind: str) -> None:
     assert reference.state.get("status") == "concluido", reference.state
     assert_same_state(runs, kind)
     assert run.csv is not None and reference.csv is not None
+    assert_same_bytes(run.csv, reference.csv, kind)
+
+
+def assert_same_bytes(ours: bytes, theirs: bytes, kind: str) -> None:
+    run, reference = Run({}, ours), Run({}, theirs)
+    assert run.csv is not None and reference.csv is not None
     if run.csv != reference.csv:
         pairs = enumerate(zip(run.csv, reference.csv, strict=False))
         at = next((i for i, (a, b) in pairs if a != b), None)
@@ -490,6 +524,151 @@ def test_failures_and_bindings_leave_the_same_state(
         assert runs[kind].csv == runs[REFERENCE].csv
 
 
+# ---- output formats (docs/protocol.md, "Formats") -----------------------------------------------
+
+Output = tuple[str, str]
+# Each format's content must agree: csv_excel byte for byte, gzip once decompressed (the
+# compressed bytes, and so `bytes`, may differ), xlsx cell by cell (value and type, every sheet).
+# gzip runs once per report kind here (csv_excel of the catalog): tests/test_formats.py checks
+# in each worker that a .csv.gz decompresses to exactly the bytes of the same request without
+# gzip, so byte-identical CSVs make byte-identical decompressed files.
+OUTPUTS: list[Output] = [
+    (FORMAT_CSV_EXCEL, COMPRESSION_NONE),
+    (FORMAT_XLSX, COMPRESSION_NONE),
+]
+OUTPUT_IDS = ["csv_excel", "xlsx"]
+CATALOG_OUTPUTS = [*OUTPUTS, (FORMAT_CSV_EXCEL, COMPRESSION_GZIP)]
+CATALOG_OUTPUT_IDS = [*OUTPUT_IDS, "csv_excel-gzip"]
+
+
+def xlsx_cells(data: bytes) -> list[tuple[str, list[list[tuple[object, str]]]]]:
+    """Every sheet of an xlsx file as openpyxl reads it back: its name, each cell's value and
+    type, the number formats that make a date or a money amount."""
+    import io
+
+    import openpyxl
+
+    book = openpyxl.load_workbook(io.BytesIO(data))
+    return [
+        (
+            sheet.title,
+            [
+                [(c.value, c.data_type, c.number_format, c.font.b) for c in row]
+                for row in sheet.iter_rows()
+            ],
+        )
+        for sheet in book
+    ]
+
+
+def content(run: Run, output: Output, path_name: str) -> bytes | list[object]:
+    """What must be the same whichever worker wrote the file."""
+    import gzip
+
+    assert run.csv is not None, path_name
+    if output[1] == COMPRESSION_GZIP:
+        return gzip.decompress(run.csv)
+    if output[0] == FORMAT_XLSX:
+        return xlsx_cells(run.csv)  # type: ignore[return-value]
+    return run.csv
+
+
+def assert_same_output(runs: dict[str, Run], kind: str, output: Output) -> None:
+    reference, run = runs[REFERENCE], runs[kind]
+    assert reference.state.get("status") == "concluido", reference.state
+    compressed = output[1] == COMPRESSION_GZIP or output[0] == FORMAT_XLSX
+    if compressed:  # `bytes` is the size of each worker's own file
+        for r in (reference, run):
+            assert r.csv is not None and int(r.state[F.BYTES]) == len(r.csv), r.state
+        runs = {k: Run({f: v for f, v in r.state.items() if f != F.BYTES}, r.csv, r.dead)
+                for k, r in runs.items()}  # fmt: skip
+    assert_same_state(runs, kind)
+    ours, theirs = content(run, output, kind), content(reference, output, REFERENCE)
+    if isinstance(ours, bytes) and isinstance(theirs, bytes):
+        assert_same_bytes(ours, theirs, kind)
+    else:
+        assert isinstance(ours, list) and isinstance(theirs, list)
+        assert [n for n, _ in ours] == [n for n, _ in theirs], kind  # type: ignore[misc]
+        for (name, a), (_, b) in zip(ours, theirs, strict=True):  # type: ignore[misc]
+            for i, (row_a, row_b) in enumerate(zip(a, b, strict=False)):
+                assert row_a == row_b, f"{kind}, sheet {name}, row {i + 1}"
+            assert len(a) == len(b), f"{kind}, sheet {name}: {len(a)} != {len(b)} rows"
+
+
+# xlsx under valgrind takes seconds per thousand rows: the catalog's xlsx cases are the two
+# reports that hold every column type (integers, decimals, dates); test_formats.py reads the
+# xlsx of PAGAMENTOS_PENDENTES back in each worker.
+TYPED_REPORTS = ("RESUMO_MENSAL", "TRANSACOES_POR_PERIODO")
+CATALOG_FORMAT_CASES = [
+    pytest.param(report, output, id=f"{report}-{name}")
+    for report in CATALOG_TYPES
+    for output, name in zip(CATALOG_OUTPUTS, CATALOG_OUTPUT_IDS, strict=True)
+    if output[0] != FORMAT_XLSX or report in TYPED_REPORTS
+]
+
+
+@pytest.mark.parametrize(("report", "output"), CATALOG_FORMAT_CASES)
+def test_catalog_report_formats_agree(
+    report: str, output: Output, catalog_fleet: Fleet, sample_db: Path
+) -> None:
+    params = catalog_params(load_catalog(REPO / "catalog")[report], sample_db)
+    runs = catalog_fleet.run(report, params, output)
+    assert int(runs[REFERENCE].state["linhas"]) > 0, "the case should return rows"
+    for kind in CHECKED_KINDS:
+        assert_same_output(runs, kind, output)
+
+
+# EDGE_MUITAS_LINHAS as xlsx takes valgrind most of a minute and adds no cell the others lack.
+EDGE_FORMAT_CASES = [
+    pytest.param(path, output, id=f"{path.stem}-{name}")
+    for path in edge_reports()
+    for output, name in zip(OUTPUTS, OUTPUT_IDS, strict=True)
+    if not (path.stem == "EDGE_MUITAS_LINHAS" and output[0] == FORMAT_XLSX)
+]
+
+
+@pytest.mark.parametrize(("path", "output"), EDGE_FORMAT_CASES)
+def test_edge_case_formats_agree(path: Path, output: Output, edge_fleet: Fleet) -> None:
+    params = json.loads(header(path, "params") or "{}")
+    runs = edge_fleet.run(path.stem, params, output)
+    for kind in CHECKED_KINDS:
+        assert_same_output(runs, kind, output)
+
+
+@pytest.mark.parametrize("output", [(FORMAT_XLSX, COMPRESSION_NONE)], ids=["xlsx"])
+# Integers and decimals from PostgreSQL's text (its dates are the SQLite ones' text too).
+@pytest.mark.parametrize("report", ["RESUMO_MENSAL"])
+def test_catalog_report_formats_from_postgresql_are_those_from_sqlite(
+    report: str, output: Output, pg_catalog_fleet: Fleet, catalog_fleet: Fleet, sample_db: Path
+) -> None:
+    """Typed columns make the same cells whether PostgreSQL's text or SQLite's values fill them."""
+    params = catalog_params(load_catalog(REPO / "catalog")[report], sample_db)
+    from_sqlite = catalog_fleet.run(report, params, output)[REFERENCE]
+    runs = pg_catalog_fleet.run(report, params, output)
+    assert content(runs[REFERENCE], output, "pg") == content(from_sqlite, output, "sqlite")
+    for kind in CHECKED_KINDS:
+        assert_same_output(runs, kind, output)
+
+
+@pytest.mark.parametrize(
+    ("formato", "compressao", "extension"),
+    [("ods", "nenhuma", ".csv"), ("xlsx", "gzip", ".xlsx"), ("csv_excel", "nenhuma", ".xlsx")],
+    ids=["formato-desconhecido", "xlsx-gzip", "extensao-errada"],
+)
+def test_an_output_no_worker_can_write_fails_alike(
+    formato: str, compressao: str, extension: str, catalog_fleet: Fleet
+) -> None:
+    task_id = new_task_id()
+    name = file_name("PAGAMENTOS_PENDENTES", task_id).replace(".csv", extension)
+    body = {"versao": 2, "task_id": task_id, "tipo_relatorio": "PAGAMENTOS_PENDENTES",
+            "arquivo": name, "formato": formato, "compressao": compressao}  # fmt: skip
+    runs = catalog_fleet.run_raw(json.dumps(body).encode(), task_id, name)
+    assert runs[REFERENCE].state[F.ERROR_CODE] == ErrorCode.UNSUPPORTED_FORMAT, runs[REFERENCE]
+    for kind in CHECKED_KINDS:
+        assert runs[kind].dead is None and runs[kind].csv is None, kind
+        assert_same_state(runs, kind)
+
+
 # ---- message verdicts --------------------------------------------------------------------------
 
 
@@ -509,8 +688,14 @@ def verdict_case(task_id: str, case: str) -> tuple[bytes, str]:
         "aceita-membro-desconhecido": {"prioridade": "alta"},
         "aceita-nul-fora-dos-parametros": {"criado_em": "2026\x00"},
         "aceita-inteiro-como-real": {"parametros": {**params, "limite": 3.0}},
-        "versao-2": {"versao": 2},
+        "aceita-versao-2": {"versao": 2},
+        "aceita-versao-2-csv": {"versao": 2, "formato": "csv", "compressao": "nenhuma"},
+        "versao-3": {"versao": 3},
+        "versao-1.5": {"versao": 1.5},
         "versao-texto": {"versao": "1"},
+        "formato-numero": {"versao": 2, "formato": 1},
+        "formato-maiusculo": {"versao": 2, "formato": "CSV"},
+        "compressao-vazia": {"versao": 2, "compressao": ""},
         "tipo-minusculo": {"tipo_relatorio": "maiores_gastadores"},
         "tipo-com-quebra-de-linha": {"tipo_relatorio": "MAIORES_GASTADORES\n"},
         "tipo-caminho": {"tipo_relatorio": "../MAIORES_GASTADORES"},
@@ -546,8 +731,14 @@ MESSAGE_CASES = [
     "aceita-membro-desconhecido",
     "aceita-nul-fora-dos-parametros",
     "aceita-inteiro-como-real",
-    "versao-2",
+    "aceita-versao-2",
+    "aceita-versao-2-csv",
+    "versao-3",
+    "versao-1.5",
     "versao-texto",
+    "formato-numero",
+    "formato-maiusculo",
+    "compressao-vazia",
     "tipo-minusculo",
     "tipo-com-quebra-de-linha",
     "tipo-caminho",

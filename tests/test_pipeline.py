@@ -118,3 +118,42 @@ def sample_value(param: dict[str, Any]) -> object:
         return "Engenharia de Software"
     dates = {"data_inicio": "2025-01-01", "data_fim": "2025-12-31"}
     return dates.get(param["nome"]) or {"integer": 2025, "text": "x"}[param["tipo"]]
+
+
+@pytest.mark.parametrize("kind", WORKER_KINDS)
+def test_each_format_downloads_with_its_name_and_media_type(
+    kind: str, worker_env: WorkerEnv, start_worker: StartWorker, start_api: StartApi
+) -> None:
+    """`formato` and `compressao` chosen per request: the extension follows in the 202 answer,
+    the status and the download's Content-Type and Content-Disposition."""
+    import gzip
+
+    api = start_api(worker_env)
+    start_worker(kind, worker_env)
+    body: dict[str, Any] = {"tipo_relatorio": "PAGAMENTOS_PENDENTES", "parametros": {}}
+    plain = api.http.get(submit_and_wait(api, body)["download_url"]).content
+    xlsx = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    cases = [
+        ("csv", "gzip", ".csv.gz", "application/gzip"),
+        ("csv_excel", "nenhuma", ".csv", "text/csv; charset=utf-8"),
+        ("xlsx", "nenhuma", ".xlsx", xlsx),
+    ]
+    for formato, compressao, extension, media in cases:
+        accepted = api.http.post(
+            f"{api.url}/gerar-relatorio",
+            json={**body, "formato": formato, "compressao": compressao},
+        ).json()
+        assert accepted["arquivo"].endswith(extension), accepted
+        assert (accepted["formato"], accepted["compressao"]) == (formato, compressao)
+        task = submit_and_wait(api, {**body, "formato": formato, "compressao": compressao})
+        assert task["status"] == "concluido", task
+        assert task["arquivo"].endswith(extension) and task["formato"] == formato
+        download = api.http.get(task["download_url"])
+        assert download.headers["content-type"] == media
+        assert f'filename="{task["arquivo"]}"' in download.headers["content-disposition"]
+        if compressao == "gzip":
+            assert gzip.decompress(download.content) == plain
+        if formato == "csv_excel":
+            assert download.content.startswith(b"\xef\xbb\xbfid;funcionario;")
+        if formato == "xlsx":
+            assert download.content.startswith(b"PK")

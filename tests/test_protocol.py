@@ -23,6 +23,7 @@ from relatorios.protocol import (
     file_name,
     format_real,
     new_task_id,
+    output_problem,
     parse_message,
 )
 
@@ -67,7 +68,9 @@ def test_a_message_round_trips_through_json() -> None:
         (b"[1, 2]", "não é um objeto"),
         (json.dumps(message(task_id="abc")).encode(), "task_id"),
         (json.dumps(message(task_id=TASK.upper())).encode(), "task_id"),
-        (json.dumps(message(versao=2)).encode(), "versao"),
+        (json.dumps(message(versao=3)).encode(), "versao"),
+        (json.dumps(message(versao=2, formato="XLSX")).encode(), "formato"),
+        (json.dumps(message(versao=2, compressao=None)).encode(), "compressao"),
         (json.dumps(message(versao=True)).encode(), "versao"),
         (json.dumps(message(tipo_relatorio="../etc")).encode(), "tipo_relatorio"),
         (json.dumps(message(arquivo="../../etc/passwd")).encode(), "arquivo"),
@@ -115,6 +118,26 @@ def test_unknown_top_level_members_are_ignored_for_forward_compatibility() -> No
 def test_integral_numbers_bind_as_integers(value: object, bound: object) -> None:
     result = bind_value(value)  # type: ignore[arg-type]
     assert result == bound and type(result) is type(bound)
+
+
+def test_a_plain_csv_travels_as_version_1_and_another_format_as_version_2() -> None:
+    """Older workers still serve a plain CSV; they refuse (never misread) a version-2 message."""
+    plain = Message(TASK, "X", {}, file_name("X", TASK))
+    assert json.loads(plain.to_json())["versao"] == 1 and "formato" not in plain.to_json()
+    file = file_name("X", TASK, formato="xlsx")
+    assert file.endswith(".xlsx")
+    xlsx = Message(TASK, "X", {}, file, formato="xlsx")
+    body = json.loads(xlsx.to_json())
+    assert (body["versao"], body["formato"], body["compressao"]) == (2, "xlsx", "nenhuma")
+    assert parse_message(xlsx.to_json()) == xlsx
+    assert parse_message(json.dumps({**body, "formato": "ods"})).formato == "ods", (
+        "a well-formed word the worker cannot write is refused later: formato_nao_suportado"
+    )
+    assert parse_message(json.dumps({**body, "versao": 1})).formato == "csv", "v1 is always csv"
+    assert output_problem("xlsx", "gzip", "a.xlsx") and output_problem("csv", "gzip", "a.csv")
+    assert output_problem("csv", "gzip", "a.csv.gz") is None
+    with pytest.raises(ValueError):
+        file_name("X", TASK, formato="xlsx", compressao="gzip")
 
 
 def test_json_numbers_are_one_type_so_versao_may_be_written_as_a_real() -> None:

@@ -275,7 +275,7 @@ def poison_messages(rnd: random.Random, count: int) -> list[bytes]:
         lambda: text[: rnd.randrange(1, len(text) - 1)],
         lambda: json.dumps(rnd.choice([None, 1, "x", [], [good], True])).encode(),
         lambda: json.dumps({**good, "task_id": rnd.choice(["", "abc", 5, None])}).encode(),
-        lambda: json.dumps({**good, "versao": rnd.choice([0, 2, "1", None, 1.5])}).encode(),
+        lambda: json.dumps({**good, "versao": rnd.choice([0, 3, "1", None, 1.5])}).encode(),
         lambda: json.dumps(
             {**good, "arquivo": rnd.choice(["../x.csv", "/etc/passwd", ""])}
         ).encode(),

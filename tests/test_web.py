@@ -95,6 +95,51 @@ def test_order_a_report_watch_it_finish_and_download_it(
     expect(task.locator(".contagem")).to_contain_text(f"{shown_rows} linhas")
 
 
+def test_choose_xlsx_or_gzip_and_download_that_file(
+    page: Page, worker_env: WorkerEnv, start_api: StartApi, start_worker: StartWorker
+) -> None:
+    """The format radios and the gzip box: xlsx turns gzip off (the file is already zipped);
+    the task says what it makes and its download is that file."""
+    import gzip
+
+    import openpyxl
+
+    api = start_api(worker_env)
+    start_worker("python", worker_env)
+    log_in(page, api)
+    page.get_by_label("Pagamentos pendentes").check()
+    expect(page.get_by_label("CSV (vírgula", exact=False)).to_be_checked()
+
+    page.get_by_label("Planilha do Excel (.xlsx)").check()
+    expect(page.get_by_label("Compactar com gzip")).to_be_disabled()
+    page.get_by_role("button", name="Gerar relatório").click()
+    task = page.locator(".tarefa").first
+    expect(task.locator(".tarefa-meta")).to_contain_text("XLSX")
+    expect(task.locator(".selo")).to_have_text("Concluído", timeout=30_000)
+    with page.expect_download() as info:
+        task.get_by_role("button", name="Baixar XLSX").click()
+    assert info.value.suggested_filename.endswith(".xlsx")
+    saved = worker_env.export_dir.parent / "baixado.xlsx"
+    info.value.save_as(saved)
+    header = next(
+        openpyxl.load_workbook(saved, read_only=True)["dados"].iter_rows(values_only=True)
+    )
+    assert header[0] == "id"
+
+    page.get_by_label("CSV para o Excel", exact=False).check()
+    page.get_by_label("Compactar com gzip").check()
+    page.get_by_role("button", name="Gerar relatório").click()
+    task = page.locator(".tarefa").first
+    expect(task.locator(".tarefa-meta")).to_contain_text("CSV para Excel (gzip)")
+    expect(task.locator(".selo")).to_have_text("Concluído", timeout=30_000)
+    with page.expect_download() as info:
+        task.get_by_role("button", name="Baixar CSV.GZ").click()
+    assert info.value.suggested_filename.endswith(".csv.gz")
+    saved = worker_env.export_dir.parent / "baixado.csv.gz"
+    info.value.save_as(saved)
+    assert gzip.decompress(saved.read_bytes()).startswith(b"\xef\xbb\xbfid;funcionario;")
+
+
 def test_validation_errors_appear_next_to_their_field(
     page: Page, worker_env: WorkerEnv, start_api: StartApi
 ) -> None:

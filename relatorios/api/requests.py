@@ -21,10 +21,23 @@ from pydantic import (
     Field,
     StringConstraints,
     create_model,
+    model_validator,
 )
 
 from relatorios.catalog import Param, Report
-from relatorios.protocol import MAX_PARAM_TEXT, SOURCE_POSTGRESQL, M, text_problem
+from relatorios.protocol import (
+    COMPRESSION_GZIP,
+    COMPRESSIONS,
+    DEFAULT_COMPRESSION,
+    DEFAULT_FORMAT,
+    FORMATS,
+    GZIP_FORMATS,
+    MAX_PARAM_TEXT,
+    SOURCE_POSTGRESQL,
+    M,
+    file_extension,
+    text_problem,
+)
 from relatorios.settings import Settings
 from relatorios.sqlite_ro import connect_readonly
 
@@ -121,16 +134,55 @@ def params_model(report: Report, departments: list[str]) -> type[BaseModel]:
     )
 
 
+Formato = Literal[FORMATS]  # type: ignore[valid-type]
+Compressao = Literal[COMPRESSIONS]  # type: ignore[valid-type]
+
+
+# The file a request asks for (docs/protocol.md, "Formats"), with its defaults.
+OUTPUT_FIELDS: dict[str, Any] = {
+    M.FORMAT: (Formato, Field(DEFAULT_FORMAT, description="csv, csv_excel ou xlsx")),
+    M.COMPRESSION: (
+        Compressao,
+        Field(DEFAULT_COMPRESSION, description="nenhuma ou gzip (só para os formatos CSV)"),
+    ),
+}
+
+
+def _output_exists(request: Any) -> Any:
+    """xlsx with gzip does not exist: 422, in Portuguese."""
+    formato, compressao = getattr(request, M.FORMAT), getattr(request, M.COMPRESSION)
+    try:
+        file_extension(formato, compressao)
+    except ValueError:
+        raise ValueError(f"o formato {formato} não aceita compressão {compressao}") from None
+    return request
+
+
+# The same rule in the OpenAPI schema, so that clients (and schemathesis) know it.
+NO_XLSX_GZIP: dict[str, Any] = {
+    "not": {
+        "properties": {
+            M.FORMAT: {"enum": [f for f in FORMATS if f not in GZIP_FORMATS]},
+            M.COMPRESSION: {"const": COMPRESSION_GZIP},
+        },
+        "required": [M.FORMAT, M.COMPRESSION],
+    }
+}
+OUTPUT_VALIDATOR: Any = model_validator(mode="after")(_output_exists)
+
+
 def request_model(report: Report, departments: list[str]) -> type[BaseModel]:
     params = params_model(report, departments)
     required = any(p.required for p in report.params)
     default: Any = ... if required else Field(default_factory=params)
     return create_model(
         f"Pedido_{report.type}",
-        __config__=ConfigDict(extra="forbid", title=report.title),
+        __config__=ConfigDict(extra="forbid", title=report.title, json_schema_extra=NO_XLSX_GZIP),
         __doc__=report.description,
+        __validators__={"output_exists": OUTPUT_VALIDATOR},
         tipo_relatorio=(Literal[report.type], ...),  # type: ignore[arg-type]
         parametros=(params, default),
+        **OUTPUT_FIELDS,
     )
 
 

@@ -12,7 +12,16 @@ from typing import Any
 from pydantic import BaseModel, Field, create_model
 
 from relatorios.catalog import Report
-from relatorios.protocol import FINAL_STATES, STATUS_LABELS, TASK_FIELDS, F, Status
+from relatorios.protocol import (
+    COMPRESSIONS,
+    FINAL_STATES,
+    FORMATS,
+    GZIP_FORMATS,
+    STATUS_LABELS,
+    TASK_FIELDS,
+    F,
+    Status,
+)
 
 
 def task_fields(names: Collection[str] | None = None, *, present: bool = False) -> dict[str, Any]:
@@ -35,9 +44,11 @@ Accepted = create_model(
     "Accepted",
     __doc__="A tarefa criada, já na fila.",
     task_id=TASK_ID,
-    **task_fields((F.STATUS, F.TYPE, F.PARAMS, F.FILE, F.CREATED), present=True),
+    **task_fields(
+        (F.STATUS, F.TYPE, F.PARAMS, F.FILE, F.FORMAT, F.COMPRESSION, F.CREATED), present=True
+    ),
     status_url=STATUS_URL,
-    download_url=(str, Field(description="onde baixar o CSV quando a tarefa for concluída")),
+    download_url=(str, Field(description="onde baixar o arquivo quando a tarefa for concluída")),
 )
 
 TaskStatus = create_model(
@@ -100,11 +111,40 @@ class ParamInfo(BaseModel):
     opcoes: list[str] | None = Field(None, description="valores válidos, quando a lista é fechada")
 
 
+FORMAT_LABELS = {
+    "csv": "CSV (vírgula, ponto decimal, UTF-8 sem BOM)",
+    "csv_excel": "CSV para o Excel (ponto e vírgula, vírgula decimal, UTF-8 com BOM)",
+    "xlsx": "Planilha do Excel (.xlsx)",
+}
+
+
+class FormatInfo(BaseModel):
+    """Um formato de arquivo que um pedido pode escolher (campo `formato`)."""
+
+    formato: str
+    rotulo: str
+    compressoes: list[str] = Field(description="valores aceitos no campo `compressao`")
+
+    @classmethod
+    def all(cls) -> list[FormatInfo]:
+        return [
+            cls(
+                formato=f,
+                rotulo=FORMAT_LABELS[f],
+                compressoes=list(COMPRESSIONS) if f in GZIP_FORMATS else [COMPRESSIONS[0]],
+            )
+            for f in FORMATS
+        ]
+
+
 class ReportInfo(BaseModel):
     tipo: str
     titulo: str
     descricao: str
     parametros: list[ParamInfo]
+    formatos: list[FormatInfo] = Field(
+        default_factory=FormatInfo.all, description="os formatos de arquivo do relatório"
+    )
 
     @classmethod
     def of(cls, report: Report, departments: list[str]) -> ReportInfo:

@@ -269,7 +269,32 @@
       first.checked = true;
       renderFields(state.catalog.get(first.value));
     }
+    if (result.data.length) renderFormats(result.data[0].formatos || []);
     refreshTasks();
+  }
+
+  // The file formats (the same for every report): a radio each, csv first; gzip only where
+  // the format takes it.
+  function renderFormats(formats) {
+    const box = $("formatos");
+    box.replaceChildren(el("legend", { text: "Formato do arquivo" }));
+    for (const [i, f] of formats.entries()) {
+      const id = `formato-${f.formato}`;
+      const input = el("input", { type: "radio", name: "formato", id, value: f.formato });
+      input.checked = i === 0;
+      input.dataset.compressoes = f.compressoes.join(" ");
+      input.addEventListener("change", updateGzip);
+      box.append(el("div", { class: "formato" }, input, el("label", { for: id, text: f.rotulo })));
+    }
+    updateGzip();
+  }
+
+  function updateGzip() {
+    const picked = document.querySelector("input[name=formato]:checked");
+    const allowed = !picked || picked.dataset.compressoes.split(" ").includes("gzip");
+    $("gzip").disabled = !allowed;
+    if (!allowed) $("gzip").checked = false;
+    $("gzip-dica").hidden = allowed;
   }
 
   function renderFields(report) {
@@ -347,7 +372,11 @@
       const isInt = input.dataset.tipo === "integer" && /^-?\d+$/.test(raw);
       parametros[input.name] = isInt ? Number(raw) : raw;
     }
-    return { tipo_relatorio: picked ? picked.value : undefined, parametros };
+    const formato = document.querySelector("input[name=formato]:checked");
+    const body = { tipo_relatorio: picked ? picked.value : undefined, parametros };
+    if (formato) body.formato = formato.value;
+    if ($("gzip").checked) body.compressao = "gzip";
+    return body;
   }
 
   function clearErrors() {
@@ -373,6 +402,7 @@
       if (!name && (loc.includes("tipo_relatorio") || String(item.type).startsWith("union_tag"))) {
         name = "tipo_relatorio";
       }
+      if (!name && (loc.includes("formato") || loc.includes("compressao"))) name = "formato";
       const message = String(item.msg || "").replace(/^[\w.]+: /, "");
       const slot = name ? $(`erro-${name}`) : null;
       if (!slot) {
@@ -381,7 +411,8 @@
       }
       slot.textContent = slot.textContent ? `${slot.textContent}; ${message}` : message;
       slot.hidden = false;
-      const input = name === "tipo_relatorio" ? $("tipos") : $(`p-${name}`);
+      const input =
+        name === "tipo_relatorio" ? $("tipos") : name === "formato" ? $("formatos") : $(`p-${name}`);
       if (input) {
         input.setAttribute("aria-invalid", "true");
         firstInvalid = firstInvalid || input;
@@ -535,7 +566,9 @@
       el(
         "p",
         { class: "tarefa-meta" },
-        el("span", { text: `${task.tipo_relatorio} · ${short} · pedido às ${formatWhen(task.criado_em)}` }),
+        el("span", {
+          text: `${task.tipo_relatorio} · ${short} · ${fileKind(task)} · pedido às ${formatWhen(task.criado_em)}`,
+        }),
       ),
       el("div", { class: "progresso" }, parts.progress, parts.counts),
       parts.error,
@@ -562,6 +595,19 @@
       if (previous && FINAL.has(task.status)) announce(item, task);
     }
     item.status = task.status;
+  }
+
+  // How the file is written, from its name: CSV, CSV (gzip), XLSX.
+  function fileKind(task) {
+    const name = task.arquivo || "";
+    const label = { csv: "CSV", csv_excel: "CSV para Excel", xlsx: "XLSX" }[task.formato || "csv"];
+    return name.endsWith(".gz") ? `${label} (gzip)` : label || name.split(".").pop();
+  }
+
+  // The download's word: the file's own kind (CSV, CSV.GZ, XLSX).
+  function downloadKind(task) {
+    const name = task.arquivo || "";
+    return name.endsWith(".csv.gz") ? "CSV.GZ" : name.endsWith(".xlsx") ? "XLSX" : "CSV";
   }
 
   function countsText(task) {
@@ -621,8 +667,8 @@
       const button = el("button", {
         type: "button",
         class: "botao primario",
-        text: "Baixar CSV",
-        "aria-label": `Baixar CSV: ${item.title} (${item.short})`,
+        text: `Baixar ${downloadKind(task)}`,
+        "aria-label": `Baixar ${downloadKind(task)}: ${item.title} (${item.short})`,
       });
       button.addEventListener("click", () => download(item, task, button));
       box.append(button);
@@ -639,12 +685,12 @@
     }
   }
 
-  // The download needs the key, which a plain link cannot send: fetch the CSV, then save it.
+  // The download needs the key, which a plain link cannot send: fetch the file, then save it.
   async function download(item, task, button) {
     button.disabled = true;
     item.parts.note.textContent = "Baixando…";
     try {
-      const response = await send("GET", new URL(task.download_url).pathname, undefined, "text/csv");
+      const response = await send("GET", new URL(task.download_url).pathname, undefined, "*/*");
       if (!response.ok) {
         let data = null;
         try {

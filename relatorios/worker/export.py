@@ -8,18 +8,77 @@ from __future__ import annotations
 import errno
 import os
 import re
+import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Any, Protocol
 
 from relatorios.catalog import Param, Report
-from relatorios.protocol import ERROR_TEXTS, ErrorCode, ParamValue, bind_value, is_number
+from relatorios.protocol import (
+    COMPRESSION_GZIP,
+    DEFAULT_COMPRESSION,
+    DEFAULT_FORMAT,
+    ERROR_TEXTS,
+    FORMAT_CSV_EXCEL,
+    FORMAT_XLSX,
+    WATCH_EVERY_S,
+    XLSX_MAX_SHEET_ROWS,
+    ErrorCode,
+    ParamValue,
+    bind_value,
+    is_number,
+    output_problem,
+)
 from relatorios.worker.report import Interrupted, Progress, ReportError, StopCheck
 from relatorios.worker.sink_csv import CsvSink
 from relatorios.worker.source import Source
 
 DISK_FULL_ERRNO = {errno.ENOSPC, errno.EDQUOT}
 TRANSIENT_ERRNO = DISK_FULL_ERRNO | {errno.EIO, errno.EAGAIN}
+
+
+@dataclass(frozen=True)
+class Output:
+    """The file a task asks for (message) and how the settings say to write it."""
+
+    formato: str = DEFAULT_FORMAT
+    compressao: str = DEFAULT_COMPRESSION
+    neutralise: bool = True  # NEUTRALIZAR_FORMULAS
+    sheet_rows: int = XLSX_MAX_SHEET_ROWS  # XLSX_LINHAS_POR_ABA
+
+
+class Sink(Protocol):
+    def header(self, names: list[str], types: list[str | None]) -> None: ...
+
+    def rows(self, batch: list[Any]) -> None: ...
+
+    def tell(self) -> int: ...
+
+    def close(self) -> None: ...
+
+
+def check_output(output: Output, file: str) -> None:
+    """formato_nao_suportado when this worker cannot write `file` as asked."""
+    problem = output_problem(output.formato, output.compressao, file)
+    if problem:
+        raise ReportError(
+            ErrorCode.UNSUPPORTED_FORMAT, f"{ERROR_TEXTS[ErrorCode.UNSUPPORTED_FORMAT]}: {problem}"
+        )
+
+
+def open_sink(part: Path, output: Output) -> Sink:
+    if output.formato == FORMAT_XLSX:
+        from relatorios.worker.sink_xlsx import XlsxSink
+
+        return XlsxSink(part, neutralise=output.neutralise, sheet_rows=output.sheet_rows)
+    return CsvSink(
+        part,
+        excel=output.formato == FORMAT_CSV_EXCEL,
+        gzip_=output.compressao == COMPRESSION_GZIP,
+        neutralise=output.neutralise,
+    )
 
 
 def write_error(part: Path, exc: OSError) -> ReportError:
@@ -97,25 +156,28 @@ def export(
     progress: Progress,
     progress_every: int,
     stop: StopCheck,
+    output: Output = Output(),
     written: Progress | None = None,
 ) -> tuple[int, int]:
-    """Write the report's rows to `target` atomically. Returns (rows, bytes).
+    """Write the report's rows to `target` atomically. Returns (rows, bytes of the file).
 
     `written` is called after every batch with the rows and bytes so far (the stall clock and the
     task's limits; it may raise ReportError). Raises ReportError or Interrupted; in every failure
     the `.part` file is removed.
     """
+    check_output(output, target.name)
     source = open_source(stop)
     part = target.with_name(target.name + ".part")
     try:
         source.run(report.sql_for(source.name), params)
         # A leftover of an interrupted attempt, or anything planted there (a symlink too), is
-        # removed, never followed; CsvSink then creates the .part with O_EXCL | O_NOFOLLOW.
+        # removed, never followed; the sink then creates the .part with O_EXCL | O_NOFOLLOW.
         try:
             part.unlink(missing_ok=True)
         except OSError as exc:
             raise write_error(part, exc) from None
-        rows, size = _write(source, part, progress, progress_every, written)
+        types = [report.column_type(name) for name in source.columns]
+        rows, size = _write(source, types, part, output, progress, progress_every, stop, written)
         os.replace(part, target)
         return rows, size
     except ReportError:
@@ -130,15 +192,46 @@ def export(
         source.close()
 
 
+def close_beating(sink: Sink, output: Output, stop: StopCheck) -> None:
+    """Close the sink. An xlsx workbook is assembled when it closes (every sheet zipped), seconds
+    for a big report: that runs on a thread while this one calls `stop` (the heartbeat) every
+    WATCH_EVERY_S. A close cannot be interrupted; a cancellation is seen at the final state."""
+    if output.formato != FORMAT_XLSX:
+        sink.close()
+        return
+    failure: list[BaseException] = []
+
+    def close() -> None:
+        try:
+            sink.close()
+        except BaseException as exc:  # re-raised on the caller's thread
+            failure.append(exc)
+
+    closer = threading.Thread(target=close, name="xlsx-close")
+    closer.start()
+    while closer.is_alive():
+        closer.join(WATCH_EVERY_S)
+        stop()
+    if failure:
+        raise failure[0]
+
+
 def _write(
-    source: Source, part: Path, progress: Progress, every: int, written: Progress | None
+    source: Source,
+    types: list[str | None],
+    part: Path,
+    output: Output,
+    progress: Progress,
+    every: int,
+    stop: StopCheck,
+    written: Progress | None = None,
 ) -> tuple[int, int]:
     rows = 0
     next_report = every
     try:
-        sink = CsvSink(part)
+        sink = open_sink(part, output)
         try:
-            sink.header(source.columns)
+            sink.header(source.columns, types)
             for batch in source.batches():
                 sink.rows(batch)
                 rows += len(batch)
@@ -147,9 +240,9 @@ def _write(
                 if rows >= next_report:
                     progress(rows, sink.tell())
                     next_report = rows + every
-            size = sink.tell()
         finally:
-            sink.close()
+            close_beating(sink, output, stop)
+        size = part.stat().st_size
     except OSError as exc:
         raise write_error(part, exc) from None
     return rows, size

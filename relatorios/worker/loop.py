@@ -48,7 +48,7 @@ from relatorios.protocol import (
     retry_delay,
 )
 from relatorios.settings import Settings, get_settings
-from relatorios.worker.export import export, resolve_params
+from relatorios.worker.export import Output, check_output, export, resolve_params
 from relatorios.worker.report import Interrupted, ReportError
 from relatorios.worker.source import open_source
 from relatorios.worker.state import Fields, TaskStates, recover
@@ -288,6 +288,8 @@ class Worker:
                 F.STATUS: Status.RUNNING,
                 F.TYPE: message.report_type,
                 F.FILE: message.file,
+                F.FORMAT: message.formato,
+                F.COMPRESSION: message.compressao,
                 F.PARAMS: json.dumps(message.params, ensure_ascii=False),
                 F.STARTED: now_iso(),
                 F.WORKER: self.id,
@@ -314,6 +316,13 @@ class Worker:
             where = f"não disponível em {self.settings.source}"
             raise ReportError(ErrorCode.UNKNOWN_TYPE, f"{text} ({where})")
         params = resolve_params(report, message.params)
+        output = Output(
+            message.formato,
+            message.compressao,
+            self.settings.neutralizar_formulas,
+            self.settings.xlsx_linhas_por_aba,
+        )
+        check_output(output, message.file)
         log.info("Executando consulta SQL pesada... (task_id=%s)", message.task_id)
         key = self.keys.task(message.task_id)
 
@@ -330,7 +339,9 @@ class Worker:
         )
         self.rows_seen, self.moved_at = 0, time.monotonic()
         try:
-            return export(report, params, source, target, progress, every, self.check, self.written)
+            return export(
+                report, params, source, target, progress, every, self.check, output, self.written
+            )
         finally:
             self.moved_at = math.inf
 

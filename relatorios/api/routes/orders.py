@@ -80,7 +80,8 @@ async def order(
         max_active=key.quota(K.ACTIVE, settings.quota_active),
         max_bytes_day=key.quota(K.BYTES_DAY, settings.quota_bytes_day),
     )
-    task, new = await store.enqueue(report_type, params, limits, idempotency_key)
+    output = (pedido.formato, pedido.compressao)
+    task, new = await store.enqueue(report_type, params, limits, idempotency_key, output)
     what = "Tarefa enfileirada" if new else "Tarefa repetida (Idempotency-Key)"
     log.info(
         "%s (task_id=%s, tipo=%s, chave=%s)",

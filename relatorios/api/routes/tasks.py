@@ -17,7 +17,7 @@ from fastapi.responses import StreamingResponse
 from relatorios.api.deps import KeyDep, SettingsDep, StoreDep
 from relatorios.api.responses import UNAVAILABLE, Problem, TaskPage, TaskStatus
 from relatorios.apikeys import ApiKey
-from relatorios.protocol import F, Status, file_belongs
+from relatorios.protocol import MEDIA_TYPES, F, Status, file_belongs, media_type
 from relatorios.tasks import NotCancellable, Task, TaskStore
 
 CHUNK = 1 << 16
@@ -114,13 +114,16 @@ async def cancelar(request: Request, store: StoreDep, key: KeyDep, task_id: UUID
     name="download",
     response_class=StreamingResponse,
     responses={
-        200: {"content": {"text/csv": {}}, "description": "o CSV"},
+        200: {
+            "content": {media.split(";")[0]: {} for _, media in MEDIA_TYPES},
+            "description": "o arquivo (.csv, .csv.gz ou .xlsx)",
+        },
         404: {"model": Problem},
         409: {"model": Problem, "description": "ainda não concluído"},
         410: {"model": Problem, "description": "expirado (retenção)"},
         **UNAVAILABLE,
     },
-    summary="Baixa o CSV de uma tarefa concluída",
+    summary="Baixa o arquivo de uma tarefa concluída",
 )
 async def download(
     store: StoreDep, settings: SettingsDep, key: KeyDep, task_id: UUID
@@ -146,7 +149,7 @@ async def download(
     size = os.fstat(fd).st_size
     return StreamingResponse(
         stream_file(fd),
-        media_type="text/csv; charset=utf-8",
+        media_type=media_type(name),
         headers={
             "Content-Disposition": f'attachment; filename="{name}"',
             "Content-Length": str(size),
