@@ -14,12 +14,13 @@ WORKER ?= c
 WORKERS ?= 1
 
 .PHONY: help run test check lint typecheck pytest sysdeps sysdeps-test venv venv-test worker-c \
-	fuzz bench bench-deps bench-quick db clean protocol-header compose-env
+	fuzz bench bench-deps bench-quick soak db clean protocol-header compose-env
 
 help:
 	@echo "make run    - sobe Redis, API e worker(s) (WORKER=c|python WORKERS=N)"
 	@echo "make test   - instala o necessário e roda lint, tipos e testes"
 	@echo "make bench  - benchmarks (docs/benchmarks.md)"
+	@echo "make soak   - teste de resistência (docs/reliability.md, SOAK_MINUTOS=30)"
 
 # Debian packages: scripts/system-packages-run.txt, and -test.txt for the tests.
 sysdeps:
@@ -100,6 +101,11 @@ bench: bench-deps worker-c
 
 bench-quick: bench-deps worker-c
 	$(BENCH_VENV)/bin/python -m bench --quick
+
+# The soak run (docs/reliability.md): SOAK_MINUTOS=30 by default; never part of `make test`.
+SOAK_MINUTOS ?= 30
+soak: bench-deps worker-c
+	$(BENCH_VENV)/bin/python -m bench.soak --minutos $(SOAK_MINUTOS)
 
 clean:
 	$(MAKE) -C app clean

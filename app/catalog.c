@@ -172,6 +172,20 @@ static int sources_name(const char *value, size_t n, const char *source) {
     return found;
 }
 
+/* An @timeout line: whole seconds, 0 to PROTO_MAX_TASK_TIMEOUT_S (as the Python reader). */
+static int parse_timeout(catalog_report *r, const char *value, size_t n) {
+    if (n < 1 || n > 5) return WK_ERR;
+    long v = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (value[i] < '0' || value[i] > '9') return WK_ERR;
+        v = v * 10 + (value[i] - '0');
+    }
+    if (v > PROTO_MAX_TASK_TIMEOUT_S) return WK_ERR;
+    r->has_timeout = 1;
+    r->timeout_s = v;
+    return WK_OK;
+}
+
 /* An @column line: exactly two words, a name and one of the types (the words of
  * relatorios/catalog.py's str.split()). */
 static int parse_column(catalog_report *r, const char *spec, size_t n) {
@@ -215,6 +229,10 @@ static int parse_headers(catalog_report *r, const char *type, const char *source
         if (header && klen == 5 && strncmp(key, "param", 5) == 0 &&
             parse_param(r, value, vlen) != WK_OK)
             return wk_error(errstr, "%s.sql: linha @param inválida: %.*s", type, (int)vlen, value);
+        if (header && klen == 7 && strncmp(key, "timeout", 7) == 0 &&
+            parse_timeout(r, value, vlen) != WK_OK)
+            return wk_error(errstr, "%s.sql: linha @timeout inválida: %.*s", type, (int)vlen,
+                            value);
         if (header && klen == 6 && strncmp(key, "column", 6) == 0 &&
             parse_column(r, value, vlen) != WK_OK)
             return wk_error(errstr, "%s.sql: linha @column inválida: %.*s", type, (int)vlen,

@@ -47,6 +47,8 @@ typedef struct {
     char *sql; /* the SQL of the requested source (a whole file), NUL-terminated */
     int nparams;
     catalog_param params[PROTO_MAX_PARAMS];
+    int has_timeout; /* an @timeout line: its stall limit instead of TIMEOUT_TAREFA_S */
+    long timeout_s;
     int ncolumns;
     catalog_column columns[CATALOG_MAX_COLUMNS];
 } catalog_report;

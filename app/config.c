@@ -26,6 +26,16 @@ static int parse_long(const char *s, long lo, long hi, long *out) {
 }
 
 /* Parses a whole decimal number in [lo, hi]; returns 1 on success. */
+/* A whole number >= 0 that fits a long long (a count of rows or bytes). */
+static int parse_count(const char *s, long long *out) {
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (s[0] < '0' || s[0] > '9' || errno != 0 || *end != '\0') return 0;
+    *out = v;
+    return 1;
+}
+
 static int parse_double(const char *s, double lo, double hi, double *out) {
     char *end;
     errno = 0;
@@ -170,6 +180,17 @@ int config_load(config *c) {
         (!parse_double(v, 0, 3650, &c->retention_days) || c->retention_days <= 0))
         return wk_error(c->errstr, "RETENCAO_DIAS deve ser um número maior que 0 e até 3650: %s",
                         v);
+    c->task_timeout_s = PROTO_DEFAULT_TASK_TIMEOUT_S;
+    if ((v = env_or("TIMEOUT_TAREFA_S", NULL)) &&
+        !parse_double(v, 0, PROTO_MAX_TASK_TIMEOUT_S, &c->task_timeout_s))
+        return wk_error(c->errstr, "TIMEOUT_TAREFA_S deve ser um número de 0 a %d: %s",
+                        PROTO_MAX_TASK_TIMEOUT_S, v);
+    c->max_task_rows = PROTO_DEFAULT_MAX_TASK_ROWS;
+    if ((v = env_or("MAX_LINHAS_TAREFA", NULL)) && !parse_count(v, &c->max_task_rows))
+        return wk_error(c->errstr, "MAX_LINHAS_TAREFA deve ser um inteiro >= 0: %s", v);
+    c->max_task_bytes = PROTO_DEFAULT_MAX_TASK_BYTES;
+    if ((v = env_or("MAX_BYTES_TAREFA", NULL)) && !parse_count(v, &c->max_task_bytes))
+        return wk_error(c->errstr, "MAX_BYTES_TAREFA deve ser um inteiro >= 0: %s", v);
     c->statement_timeout_s = PROTO_DEFAULT_STATEMENT_TIMEOUT_S;
     if ((v = env_or("STATEMENT_TIMEOUT_S", NULL)) &&
         !parse_double(v, 0, PROTO_MAX_STATEMENT_TIMEOUT_S, &c->statement_timeout_s))

@@ -28,6 +28,9 @@ typedef struct {
     double retry_base_s;     /* RETRY_BASE_S, first retry delay (doubles per attempt), 1 */
     double shutdown_deadline_s; /* SHUTDOWN_DEADLINE_S, time a stopping worker may finish, 20 */
     double retention_days;   /* RETENCAO_DIAS, how long task records are kept, 7 */
+    double task_timeout_s;   /* TIMEOUT_TAREFA_S, no new row this long: tarefa_parada; 0 = off */
+    long long max_task_rows;  /* MAX_LINHAS_TAREFA, 0 = no limit */
+    long long max_task_bytes; /* MAX_BYTES_TAREFA, 0 = no limit */
     log_format log_format;   /* LOG_FORMAT, text (default) or json */
     int neutralize_formulas; /* NEUTRALIZAR_FORMULAS, csv_excel and xlsx, default on */
     long xlsx_sheet_rows;    /* XLSX_LINHAS_POR_ABA, rows per xlsx sheet (tests lower it) */

@@ -207,8 +207,10 @@ int export_prepare(export_job *job, const config *cfg, const message *m, report_
 /* Copies every row of the source into the sink; `row` holds the first one (`first` is the
  * result of that first next()). WK_ERR with job->err set by the source, or with the sink's
  * errno in sink->err. */
-static int copy_rows(export_job *job, sink *out, value *row, int first, long every,
+static int copy_rows(export_job *job, sink *out, value *row, int first, const config *cfg,
                      export_progress_fn progress, void *ud, uint64_t *rows) {
+    long every = cfg->progress_every;
+    uint64_t max_rows = (uint64_t)cfg->max_task_rows, max_bytes = (uint64_t)cfg->max_task_bytes;
     source *src = job->src;
     const char *names[MAX_COLUMNS];
     column_type types[MAX_COLUMNS];
@@ -222,7 +224,13 @@ static int copy_rows(export_job *job, sink *out, value *row, int first, long eve
     int rc = first;
     for (; rc == SOURCE_ROW; rc = src->ops->next(src, row)) {
         if (out->ops->row(out, row, src->ncols) != WK_OK) return WK_ERR;
-        n++;
+        job->rows_now = ++n;
+        if (max_rows != 0 && n > max_rows)
+            return report_fail(&job->err, ERR_ROW_LIMIT, 0, "%s: mais de %llu linhas",
+                               ERR_ROW_LIMIT_TEXT, (unsigned long long)max_rows);
+        if (max_bytes != 0 && out->ops->bytes(out) > max_bytes)
+            return report_fail(&job->err, ERR_BYTE_LIMIT, 0, "%s: mais de %llu bytes",
+                               ERR_BYTE_LIMIT_TEXT, (unsigned long long)max_bytes);
         if (--until_progress == 0) {
             until_progress = every;
             progress(ud, n, out->ops->bytes(out));
@@ -285,7 +293,7 @@ static int write_file(export_job *job, const config *cfg, const char *arquivo, c
     int err = 0;
     if (open_sink(job, cfg, part, &out, &err) != WK_OK)
         return err == 0 ? WK_ERR : write_failed(&job->err, arquivo, err);
-    int rc = copy_rows(job, out, row, first, cfg->progress_every, progress, ud, rows);
+    int rc = copy_rows(job, out, row, first, cfg, progress, ud, rows);
     int source_failed = rc != WK_OK && out->err == 0;
     err = close_ticking(job, out);
     if (source_failed) return WK_ERR; /* the source's error is set */

@@ -25,6 +25,7 @@ typedef struct {
     report_tick_fn tick;   /* export_prepare()'s tick, also called while a workbook closes */
     void *tick_ud;
     report_error err;
+    uint64_t rows_now; /* rows written so far, for the stall clock of the tick callback */
 } export_job;
 
 /* The process-wide buffers of the sources and sinks, allocated once (constant memory). Returns

@@ -37,6 +37,10 @@
 #define PROTO_DEFAULT_MAX_ATTEMPTS 3
 #define PROTO_DEFAULT_RETRY_BASE_S 1
 #define PROTO_DEFAULT_SHUTDOWN_DEADLINE_S 20
+#define PROTO_DEFAULT_TASK_TIMEOUT_S 600
+#define PROTO_MAX_TASK_TIMEOUT_S 86400
+#define PROTO_DEFAULT_MAX_TASK_ROWS 0
+#define PROTO_DEFAULT_MAX_TASK_BYTES 0
 #define PROTO_DEFAULT_RETENTION_DAYS 7
 #define PROTO_RECORD_GRACE_S 86400
 #define PROTO_DEFAULT_TIME_ZONE "America/Sao_Paulo"
@@ -82,6 +86,8 @@
 #define PROTO_POSTGRESQL_URL_PREFIX "postgresql://"
 #define PROTO_POSTGRES_URL_PREFIX "postgres://"
 #define PROTO_INDEX_STATUS_SCRIPT "local score = redis.call('ZSCORE', KEYS[1], ARGV[2]) for _, s in ipairs({'na_fila', 'processando', 'concluido', 'falhou', 'cancelado', 'expirado'}) do if s ~= ARGV[3] or not score then redis.call('ZREM', ARGV[1] .. s, ARGV[2]) end end if score then redis.call('ZADD', ARGV[1] .. ARGV[3], score, ARGV[2]) end return score and 1 or 0"
+#define PROTO_RETRY_MOVE_BATCH 100
+#define PROTO_MOVE_DUE_RETRIES_LUA "local t = redis.call('TIME')\nlocal now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\nlocal due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[1]))\nfor _, m in ipairs(due) do\n  redis.call('ZREM', KEYS[1], m)\n  redis.call('RPUSH', KEYS[2], m)\nend\nlocal nxt = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')\nlocal wait = -1\nif #nxt > 0 then wait = math.max(0, tonumber(nxt[2]) - now) end\nreturn {#due, wait}\n"
 
 /* Keys: every key starts with the queue name. Arguments: queue, then the id. */
 #define KEY_TASK_FMT "%s:tarefa:%s"
@@ -101,6 +107,7 @@
 #define KEY_NOTIFY_CLAIM_FMT "%s:notificando:%s"
 #define KEY_NOTIFY_DEAD_FMT "%s:notificacoes_mortas"
 #define KEY_WEBHOOK_SECRET_FMT "%s:segredo_webhook"
+#define KEY_RETRIES_FMT "%s:adiadas"
 #define KEY_WORKERS_FMT "%s:trabalhadores"
 #define KEY_API_KEY_FMT "%s:chave:%s"
 #define KEY_API_KEY_NAMES_FMT "%s:chaves"
@@ -186,6 +193,9 @@
 #define ERR_CANCELLED "cancelada"
 #define ERR_QUERY_TIMEOUT "tempo_esgotado"
 #define ERR_PERMISSION_DENIED "permissao_negada"
+#define ERR_STALLED "tarefa_parada"
+#define ERR_ROW_LIMIT "limite_linhas"
+#define ERR_BYTE_LIMIT "limite_bytes"
 #define ERR_UNSUPPORTED_FORMAT "formato_nao_suportado"
 #define ERR_INVALID_MESSAGE_TEXT "mensagem inválida"
 #define ERR_UNKNOWN_TYPE_TEXT "tipo de relatório desconhecido"
@@ -198,6 +208,9 @@
 #define ERR_CANCELLED_TEXT "tarefa cancelada"
 #define ERR_QUERY_TIMEOUT_TEXT "a consulta passou do tempo limite (STATEMENT_TIMEOUT_S)"
 #define ERR_PERMISSION_DENIED_TEXT "sem permissão para ler os dados do relatório"
+#define ERR_STALLED_TEXT "a tarefa parou de progredir: nenhuma linha nova no tempo limite (TIMEOUT_TAREFA_S ou @timeout do relatório)"
+#define ERR_ROW_LIMIT_TEXT "o relatório passou do limite de linhas por tarefa (MAX_LINHAS_TAREFA)"
+#define ERR_BYTE_LIMIT_TEXT "o relatório passou do limite de bytes por tarefa (MAX_BYTES_TAREFA)"
 #define ERR_UNSUPPORTED_FORMAT_TEXT "formato de arquivo não suportado por este worker"
 
 #endif

@@ -208,11 +208,24 @@ typedef struct {
     worker *w;
     char key[256];
     worker_check_result why; /* why the tick stopped the query */
+    const export_job *job;   /* the attempt's job: its rows feed the stall clock */
+    double stall_s;          /* the report's stall limit, 0 = none */
+    uint64_t last_rows;      /* rows when the clock last moved */
+    double moved_at;         /* monotonic time the rows last moved (or the attempt started) */
 } run_ctx;
 
 static int on_tick(void *ud) {
     run_ctx *p = ud;
     p->why = worker_check(p->w);
+    if (p->why == CHECK_CONTINUE && p->stall_s > 0) {
+        double now = clock_monotonic();
+        if (p->job->rows_now != p->last_rows) {
+            p->last_rows = p->job->rows_now;
+            p->moved_at = now;
+        } else if (now - p->moved_at >= p->stall_s) {
+            p->why = CHECK_STALLED;
+        }
+    }
     return p->why != CHECK_CONTINUE;
 }
 
@@ -234,6 +247,7 @@ static int mark_running(worker *w, const message *m, const char *key) {
                  key, F_STATUS, STATUS_RUNNING, F_TYPE, m->tipo, F_FILE, m->arquivo, F_FORMAT,
                  m->formato, F_COMPRESSION, m->compressao, F_STARTED, now, F_WORKER, w->id, F_ROWS,
                  F_BYTES, F_PARAMS, params);
+    store_append(&w->st, "HDEL %s %s", key, F_NEXT_ATTEMPT); /* this is the announced retry */
     append_index_status(w, m->task_id, STATUS_RUNNING);
     int rc = store_flush(&w->st);
     cJSON_free(params);
@@ -246,8 +260,14 @@ static int mark_running(worker *w, const message *m, const char *key) {
 static int run_once(worker *w, const message *m, run_ctx *ctx, export_job *job, uint64_t *rows,
                     uint64_t *bytes) {
     ctx->why = CHECK_CONTINUE;
+    ctx->job = job;
+    ctx->stall_s = 0;
+    ctx->last_rows = 0;
+    ctx->moved_at = clock_monotonic();
     int rc = export_prepare(job, &w->cfg, m, on_tick, ctx);
     if (rc == WK_OK) {
+        ctx->stall_s =
+            job->report.has_timeout ? (double)job->report.timeout_s : w->cfg.task_timeout_s;
         log_info(m->task_id, "Executando consulta SQL pesada... (task_id=%s)", m->task_id);
         rc = export_stream(job, &w->cfg, m->arquivo, on_progress, ctx, rows, bytes);
     }
@@ -255,26 +275,54 @@ static int run_once(worker *w, const message *m, run_ctx *ctx, export_job *job, 
     return rc;
 }
 
-/* Waits min(RETRY_BASE_S * 2^(attempt-1), RETRY_MAX_DELAY_S) before the next attempt, with the
- * error in the task meanwhile, watching for cancellation and shutdown. */
-static worker_check_result retry_later(worker *w, const message *m, const char *key, long attempt,
-                                       const export_job *job) {
+/* A transient error: the message waits in Q:adiadas for min(RETRY_BASE_S * 2^(attempt-1),
+ * RETRY_MAX_DELAY_S) seconds, with the error and the next try in the task meanwhile, and this
+ * worker serves other tasks (docs/protocol.md, "Delayed retries"). */
+static void retry_later(worker *w, const message *m, const char *key, const char *raw, size_t len,
+                        long attempt, const export_job *job) {
     double delay = fmin(ldexp(w->cfg.retry_base_s, (int)attempt - 1), PROTO_RETRY_MAX_DELAY_S);
-    char next_at[CLOCK_ISO_LEN];
+    char next_at[CLOCK_ISO_LEN], retries[256], status[64];
     clock_iso_in(delay, next_at);
-    (void)store_run(&w->st, "HSET %s %s %s %s %s %s %s", key, F_ERROR, job->err.errstr, F_ERROR_CODE,
-                    job->err.code, F_NEXT_ATTEMPT, next_at);
-    log_warning(m->task_id,
-                "Falha temporária (task_id=%s, tentativa=%ld): %s [%s]; nova tentativa em %.1fs",
-                m->task_id, attempt, job->err.errstr, job->err.detail, delay);
-    double end = clock_monotonic() + delay;
-    while (clock_monotonic() < end) {
-        if (*w->stopping) return CHECK_SHUTDOWN;
-        worker_check_result why = worker_check(w);
-        if (why != CHECK_CONTINUE) return why;
-        clock_sleep(fmax(0, fmin(0.1, end - clock_monotonic())));
+    snprintf(retries, sizeof retries, KEY_RETRIES_FMT, w->cfg.queue);
+    for (int tries = 0; tries < 100; tries++) { /* a conditional write, as the final states */
+        if (store_run(&w->st, "WATCH %s", key) != WK_OK ||
+            hget(w, key, F_STATUS, status, sizeof status) != WK_OK)
+            return; /* stays in the processing list: recovery runs it again */
+        int running = strcmp(status, STATUS_RUNNING) == 0;
+        redisReply *r = store_command(&w->st, "TIME"); /* Redis's clock: every process agrees */
+        if (r == NULL) return;
+        long long due = -1;
+        if (r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+            r->element[0]->type == REDIS_REPLY_STRING && r->element[1]->type == REDIS_REPLY_STRING)
+            due = strtoll(r->element[0]->str, NULL, 10) * 1000 +
+                  strtoll(r->element[1]->str, NULL, 10) / 1000 + (long long)(delay * 1000);
+        freeReplyObject(r);
+        if (due < 0) {
+            (void)store_run(&w->st, "UNWATCH");
+            return;
+        }
+        store_append(&w->st, "MULTI");
+        store_append(&w->st, "LREM %s 1 %b", w->processing, raw, len);
+        if (running) {
+            store_append(&w->st, "HSET %s %s %s %s %s %s %s %s %s", key, F_STATUS, STATUS_QUEUED,
+                         F_ERROR, job->err.errstr, F_ERROR_CODE, job->err.code, F_NEXT_ATTEMPT,
+                         next_at);
+            store_append(&w->st, "ZADD %s %lld %b", retries, due, raw, len);
+            append_index_status(w, m->task_id, STATUS_QUEUED);
+        }
+        int rc = store_exec(&w->st);
+        if (rc == STORE_ABORTED) continue; /* the task changed meanwhile: read it again */
+        if (rc != WK_OK) return;
+        if (!running) {
+            log_info(m->task_id, "Tarefa cancelada (task_id=%s)", m->task_id);
+            return;
+        }
+        log_warning(m->task_id,
+                    "Falha temporária (task_id=%s, tentativa=%ld): %s [%s]; nova tentativa em "
+                    "%.1fs",
+                    m->task_id, attempt, job->err.errstr, job->err.detail, delay);
+        return;
     }
-    return CHECK_CONTINUE;
 }
 
 /* Shutdown past the deadline: the task goes back to the queue, next in line. */
@@ -291,11 +339,16 @@ static void put_back(worker *w, const message *m, const char *key, const char *r
 }
 
 static void interrupted(worker *w, const message *m, const char *key, const char *raw, size_t len,
-                        worker_check_result why) {
+                        worker_check_result why, double stall_s) {
     if (why == CHECK_CANCELLED) {
         final_state f = {STATUS_CANCELLED, NULL, NULL, 0, 0, NULL};
         (void)record(w, m->task_id, raw, len, &f);
         log_info(m->task_id, "Tarefa cancelada (task_id=%s)", m->task_id);
+    } else if (why == CHECK_STALLED) {
+        char error[WK_ERRSTR_LEN];
+        snprintf(error, sizeof error, "%s: %g s sem linhas novas", ERR_STALLED_TEXT,
+                 stall_s);
+        fail(w, m->task_id, raw, len, ERR_STALLED, error, "");
     } else {
         put_back(w, m, key, raw, len);
     }
@@ -315,46 +368,35 @@ static void done(worker *w, const message *m, const char *raw, size_t len, uint6
         log_info(m->task_id, "Tarefa já finalizada por outro caminho (task_id=%s)", m->task_id);
 }
 
-/* Attempts until the task reaches a final state or goes back to the queue. */
+/* One attempt: the task reaches a final state, waits for its retry or goes back to the queue. */
 static void attempts(worker *w, const message *m, const char *raw, size_t len) {
     run_ctx ctx = {.w = w};
     task_key(w, m->task_id, ctx.key, sizeof ctx.key);
-    for (;;) {
-        redisReply *r = store_command(&w->st, "HINCRBY %s %s 1", ctx.key, F_ATTEMPTS);
-        if (r == NULL) return; /* stays in the processing list */
-        long attempt = r->type == REDIS_REPLY_INTEGER ? (long)r->integer : 1;
-        freeReplyObject(r);
-        if (attempt > w->cfg.max_attempts) { /* the task stopped its worker every time */
-            char last[WK_ERRSTR_LEN];
-            if (hget(w, ctx.key, F_ERROR, last, sizeof last) != WK_OK) return;
-            give_up(w, m->task_id, raw, len, last[0] ? last : "o worker parou durante a tarefa",
-                    "");
-            return;
-        }
-        if (mark_running(w, m, ctx.key) != WK_OK) return;
-        export_job job;
-        uint64_t rows = 0, bytes = 0;
-        if (run_once(w, m, &ctx, &job, &rows, &bytes) == WK_OK) {
-            done(w, m, raw, len, rows, bytes);
-            return;
-        }
-        worker_check_result why = ctx.why;
-        if (!(job.err.interrupted && why != CHECK_CONTINUE)) {
-            if (!job.err.transient) {
-                fail(w, m->task_id, raw, len, job.err.code, job.err.errstr, job.err.detail);
-                return;
-            }
-            if (attempt >= w->cfg.max_attempts) {
-                give_up(w, m->task_id, raw, len, job.err.errstr, job.err.detail);
-                return;
-            }
-            why = retry_later(w, m, ctx.key, attempt, &job);
-        }
-        if (why != CHECK_CONTINUE) {
-            interrupted(w, m, ctx.key, raw, len, why);
-            return;
-        }
+    redisReply *r = store_command(&w->st, "HINCRBY %s %s 1", ctx.key, F_ATTEMPTS);
+    if (r == NULL) return; /* stays in the processing list */
+    long attempt = r->type == REDIS_REPLY_INTEGER ? (long)r->integer : 1;
+    freeReplyObject(r);
+    if (attempt > w->cfg.max_attempts) { /* the task stopped its worker every time */
+        char last[WK_ERRSTR_LEN];
+        if (hget(w, ctx.key, F_ERROR, last, sizeof last) != WK_OK) return;
+        give_up(w, m->task_id, raw, len, last[0] ? last : "o worker parou durante a tarefa", "");
+        return;
     }
+    if (mark_running(w, m, ctx.key) != WK_OK) return;
+    export_job job;
+    uint64_t rows = 0, bytes = 0;
+    if (run_once(w, m, &ctx, &job, &rows, &bytes) == WK_OK) {
+        done(w, m, raw, len, rows, bytes);
+        return;
+    }
+    if (job.err.interrupted && ctx.why != CHECK_CONTINUE)
+        interrupted(w, m, ctx.key, raw, len, ctx.why, ctx.stall_s);
+    else if (!job.err.transient)
+        fail(w, m->task_id, raw, len, job.err.code, job.err.errstr, job.err.detail);
+    else if (attempt >= w->cfg.max_attempts)
+        give_up(w, m->task_id, raw, len, job.err.errstr, job.err.detail);
+    else
+        retry_later(w, m, ctx.key, raw, len, attempt, &job);
 }
 
 void task_handle(worker *w, const char *raw, size_t len) {

@@ -23,6 +23,7 @@ void worker_init(worker *w, const config *cfg, volatile sig_atomic_t *stopping,
     snprintf(w->processing, sizeof w->processing, KEY_PROCESSING_FMT, w->cfg.queue, w->id);
     clock_now_iso(w->started);
     w->backoff = PROTO_REDIS_BACKOFF_FIRST_S;
+    w->pop_timeout = PROTO_POP_TIMEOUT_S;
     w->stopping = stopping;
     w->pop_fd = pop_fd;
 }
@@ -195,8 +196,8 @@ static int pop(worker *w, redisReply **reply) {
     if (store_ensure(&w->st) != WK_OK) return WK_ERR;
     *w->pop_fd = (sig_atomic_t)w->st.c->fd;
     redisReply *r = *w->stopping ? NULL
-                                 : store_command(&w->st, "BLMOVE %s %s RIGHT LEFT %d", w->cfg.queue,
-                                                 w->processing, PROTO_POP_TIMEOUT_S);
+                                 : store_command(&w->st, "BLMOVE %s %s RIGHT LEFT %.3f",
+                                                 w->cfg.queue, w->processing, w->pop_timeout);
     *w->pop_fd = -1;
     if (r == NULL) return *w->stopping ? WK_OK : WK_ERR;
     int type = r->type;
@@ -207,14 +208,33 @@ static int pop(worker *w, redisReply **reply) {
     return WK_OK;
 }
 
-/* Heartbeat, and recovery when it is due. */
+/* Due retries go to the queue (docs/protocol.md, "Delayed retries"), and the next pop blocks no
+ * longer than until the next one is due. */
+static int move_retries(worker *w) {
+    char retries[256];
+    snprintf(retries, sizeof retries, KEY_RETRIES_FMT, w->cfg.queue);
+    redisReply *r = store_command(&w->st, "EVAL %s 2 %s %s %d", PROTO_MOVE_DUE_RETRIES_LUA, retries,
+                                  w->cfg.queue, PROTO_RETRY_MOVE_BATCH);
+    if (r == NULL) return WK_ERR;
+    int ok = r->type == REDIS_REPLY_ARRAY && r->elements == 2 &&
+             r->element[1]->type == REDIS_REPLY_INTEGER;
+    long long wait_ms = ok ? r->element[1]->integer : -1;
+    freeReplyObject(r);
+    if (!ok) return wk_error(w->st.errstr, "resposta inesperada ao mover tentativas adiadas");
+    w->pop_timeout = wait_ms < 0 ? PROTO_POP_TIMEOUT_S
+                                 : fmin(PROTO_POP_TIMEOUT_S, fmax((double)wait_ms / 1000, 0.01));
+    return WK_OK;
+}
+
+/* Heartbeat, recovery when it is due, and due retries to the queue. */
 static int idle_tick(worker *w) {
     if (worker_heartbeat(w, 0) != WK_OK) return WK_ERR;
     double now = clock_monotonic();
-    if (w->last_recover != 0 && now - w->last_recover < PROTO_RECOVER_EVERY_S) return WK_OK;
-    if (worker_recover(w, 1) != WK_OK) return WK_ERR;
-    w->last_recover = clock_monotonic();
-    return WK_OK;
+    if (w->last_recover == 0 || now - w->last_recover >= PROTO_RECOVER_EVERY_S) {
+        if (worker_recover(w, 1) != WK_OK) return WK_ERR;
+        w->last_recover = clock_monotonic();
+    }
+    return move_retries(w);
 }
 
 void worker_run(worker *w) {

@@ -26,13 +26,19 @@ typedef struct {
     double last_recover; /* monotonic time of the last recovery, 0 to recover at once */
     double deadline;     /* monotonic time a stopping worker must give its task back, 0 if unset */
     double backoff;      /* seconds before the next reconnection attempt */
+    double pop_timeout;  /* seconds the next pop may block: until the next retry is due, at most */
     volatile sig_atomic_t *stopping;
     volatile sig_atomic_t *pop_fd; /* the socket of a blocking pop in progress, else -1 */
     message msg; /* the message being run (large: kept here, not on the stack) */
 } worker;
 
 /* Why a running task must stop now (worker_check). */
-typedef enum { CHECK_CONTINUE = 0, CHECK_CANCELLED, CHECK_SHUTDOWN } worker_check_result;
+typedef enum {
+    CHECK_CONTINUE = 0,
+    CHECK_CANCELLED,
+    CHECK_SHUTDOWN,
+    CHECK_STALLED /* no new row for the report's stall timeout (set by the task's tick) */
+} worker_check_result;
 
 /* Prepares `w` from a loaded configuration; `stopping` becomes non-zero on SIGTERM/SIGINT, and
  * the signal handler may shut down `*pop_fd` (when >= 0) to end a blocking pop at once. */

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from relatorios.protocol import (
     COLUMN_TYPES,
+    MAX_TASK_TIMEOUT_S,
     PARAM_NAME_RE,
     REPORT_TYPE_RE,
     SOURCE_SQLITE,
@@ -57,6 +58,7 @@ class Report:
     sql: str  # the SQL of <TYPE>.sql
     sources: tuple[str, ...] = (SOURCE_SQLITE,)
     dialects: tuple[tuple[str, str], ...] = ()  # (source, SQL of <source>/<TYPE>.sql)
+    timeout_s: int | None = None  # `@timeout N`: its stall limit instead of TIMEOUT_TAREFA_S
     columns: tuple[tuple[str, str], ...] = ()  # (column name, type) of the @column lines
 
     def column_type(self, name: str) -> str | None:
@@ -118,6 +120,7 @@ def load_report(path: Path) -> Report:
         sources=sources,
         dialects=dialects,
         columns=tuple(columns),
+        timeout_s=_timeout(path.name, meta.get("timeout")),
     )
     if len(columns) > MAX_COLUMN_LINES:
         raise CatalogError(f"{path.name}: more than {MAX_COLUMN_LINES} @column lines")
@@ -127,6 +130,14 @@ def load_report(path: Path) -> Report:
     if SOURCE_SQLITE in sources and not sqlite3.complete_statement(report.sql_for(SOURCE_SQLITE)):
         raise CatalogError(f"{path.name}: SQL is not one complete statement")
     return report
+
+
+def _timeout(file: str, line: str | None) -> int | None:
+    if line is None:
+        return None
+    if not re.fullmatch(r"[0-9]{1,5}", line) or int(line) > MAX_TASK_TIMEOUT_S:
+        raise CatalogError(f"{file}: @timeout must be whole seconds, 0 to {MAX_TASK_TIMEOUT_S}")
+    return int(line)
 
 
 def _sources(file: str, line: str | None, dialects: tuple[tuple[str, str], ...]) -> tuple[str, ...]:

@@ -73,6 +73,16 @@ PROGRESS_EVERY_ROWS = 10_000
 DEFAULT_MAX_ATTEMPTS = 3
 DEFAULT_RETRY_BASE_S = 1
 DEFAULT_SHUTDOWN_DEADLINE_S = 20
+# A running task whose row count has not moved for this long is stopped and failed
+# (`tarefa_parada`); settable per report (`-- @timeout N` in the catalog) and by TIMEOUT_TAREFA_S.
+# 0 turns the check off. The count starts when the attempt starts: it includes the query's time
+# to the first row.
+DEFAULT_TASK_TIMEOUT_S = 600
+MAX_TASK_TIMEOUT_S = 86_400
+# Limits of one task's output (MAX_LINHAS_TAREFA, MAX_BYTES_TAREFA): past them the task fails
+# (`limite_linhas`, `limite_bytes`) and its `.part` is removed. 0 means no limit.
+DEFAULT_MAX_TASK_ROWS = 0
+DEFAULT_MAX_TASK_BYTES = 0
 DEFAULT_RETENTION_DAYS = 7
 # A finished task's record outlives its retention by this much (its file is gone by then).
 RECORD_GRACE_S = 86_400
@@ -201,6 +211,7 @@ KEY_NOTIFY_ATTEMPTS = "{queue}:notificacoes_tentativas"
 KEY_NOTIFY_CLAIM = "{queue}:notificando:{id}"
 KEY_NOTIFY_DEAD = "{queue}:notificacoes_mortas"
 KEY_WEBHOOK_SECRET = "{queue}:segredo_webhook"
+KEY_RETRIES = "{queue}:adiadas"
 # Every worker id scored by its last heartbeat (epoch milliseconds), written with the heartbeat:
 # readers find the live workers here instead of scanning the keyspace.
 KEY_WORKERS = "{queue}:trabalhadores"
@@ -270,6 +281,9 @@ class ErrorCode(StrEnum):
     CANCELLED = "cancelada"
     QUERY_TIMEOUT = "tempo_esgotado"
     PERMISSION_DENIED = "permissao_negada"
+    STALLED = "tarefa_parada"
+    ROW_LIMIT = "limite_linhas"
+    BYTE_LIMIT = "limite_bytes"
     UNSUPPORTED_FORMAT = "formato_nao_suportado"
 
 
@@ -287,6 +301,10 @@ ERROR_TEXTS: dict[ErrorCode, str] = {
     ErrorCode.CANCELLED: "tarefa cancelada",
     ErrorCode.QUERY_TIMEOUT: "a consulta passou do tempo limite (STATEMENT_TIMEOUT_S)",
     ErrorCode.PERMISSION_DENIED: "sem permissão para ler os dados do relatório",
+    ErrorCode.STALLED: "a tarefa parou de progredir: nenhuma linha nova no tempo limite "
+    "(TIMEOUT_TAREFA_S ou @timeout do relatório)",
+    ErrorCode.ROW_LIMIT: "o relatório passou do limite de linhas por tarefa (MAX_LINHAS_TAREFA)",
+    ErrorCode.BYTE_LIMIT: "o relatório passou do limite de bytes por tarefa (MAX_BYTES_TAREFA)",
     ErrorCode.UNSUPPORTED_FORMAT: "formato de arquivo não suportado por este worker",
 }
 
@@ -591,6 +609,35 @@ class Keys:
 
     def by_type(self, report_type: str) -> str:
         return self._key(KEY_BY_TYPE, report_type)
+
+    @property
+    def retries(self) -> str:
+        """Sorted set of messages waiting for a retry, scored by when it is due (epoch ms)."""
+        return self._key(KEY_RETRIES)
+
+
+# ---- scripts (docs/protocol.md, "Delayed retries") ----------------------------------------------
+# A transient error moves the message from the worker's processing list to `Q:adiadas`, scored by
+# Redis's own clock (TIME) plus the delay, in the conditional write of the task's status (WATCH,
+# MULTI, the status index script, EXEC). Due retries are moved back by this script, run by both
+# workers and the API; it reads the same clock, so due times mean the same to every process.
+# At most this many due retries move per call (the rest move on the next one).
+RETRY_MOVE_BATCH = 100
+# Moves the retries that are due from KEYS[1] (`Q:adiadas`) to the end of KEYS[2] (the queue) that
+# is taken next, each exactly once. ARGV[1]: the batch. Returns {moved, milliseconds until the next
+# retry is due, or -1 when none waits}: a worker blocks on the queue no longer than that.
+MOVE_DUE_RETRIES_LUA = """local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[1]))
+for _, m in ipairs(due) do
+  redis.call('ZREM', KEYS[1], m)
+  redis.call('RPUSH', KEYS[2], m)
+end
+local nxt = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+local wait = -1
+if #nxt > 0 then wait = math.max(0, tonumber(nxt[2]) - now) end
+return {#due, wait}
+"""
 
 
 def now_iso() -> str:

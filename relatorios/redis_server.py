@@ -63,12 +63,14 @@ def write_private(path: Path, text: str) -> None:
 
 
 def start(
-    folder: Path, port: int = 6380, maxmemory: str = DEFAULT_MAXMEMORY
+    folder: Path, port: int = 6380, maxmemory: str = DEFAULT_MAXMEMORY, same_port: bool = False
 ) -> tuple[subprocess.Popen[bytes], str]:
-    """Start redis-server on the first free port from `port`, with the password of `folder`
-    (made on the first start), `maxmemory` and `noeviction` (a full Redis refuses new work
-    instead of dropping tasks). Returns the process and its URL (password included)."""
-    while not port_is_free(port):
+    """Start redis-server on the first free port from `port` (exactly `port` with `same_port`, a
+    restart), with the password of `folder` (made on the first start), `maxmemory` and
+    `noeviction` (a full Redis refuses new work instead of dropping tasks). Returns the process
+    and its URL (password included). It runs in a session of its own: a Ctrl-C in the terminal
+    reaches only the supervisor, which stops Redis last (docs/operations.md)."""
+    while not same_port and not port_is_free(port):
         port += 1
     password = password_of(folder)
     # The password goes in through stdin as a config file, never on the command line (ps).
@@ -95,6 +97,7 @@ def start(
         ],
         stdin=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
+        start_new_session=True,
     )
     assert proc.stdin is not None
     proc.stdin.write(f'requirepass "{password}"\n'.encode())

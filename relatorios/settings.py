@@ -11,16 +11,20 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from relatorios.protocol import (
+    DEFAULT_MAX_TASK_BYTES,
+    DEFAULT_MAX_TASK_ROWS,
     DEFAULT_NOTIFIER_TICK_S,
     DEFAULT_QUEUE,
     DEFAULT_SCHEDULE_GRACE_S,
     DEFAULT_SCHEDULER_LEASE_S,
     DEFAULT_SCHEDULER_TICK_S,
     DEFAULT_STATEMENT_TIMEOUT_S,
+    DEFAULT_TASK_TIMEOUT_S,
     DEFAULT_WEBHOOK_ATTEMPTS,
     DEFAULT_WEBHOOK_BACKOFF_S,
     DEFAULT_WEBHOOK_TIMEOUT_S,
     MAX_STATEMENT_TIMEOUT_S,
+    MAX_TASK_TIMEOUT_S,
     PROGRESS_EVERY_ROWS,
     SOURCE_POSTGRESQL,
     SOURCE_SQLITE,
@@ -67,6 +71,11 @@ class Settings(BaseSettings):
     max_attempts: int = Field(3, ge=1, le=100, validation_alias="MAX_TENTATIVAS")
     retry_base_s: float = Field(1.0, ge=0, le=60, validation_alias="RETRY_BASE_S")
     shutdown_deadline_s: float = Field(20.0, ge=0, le=3600, validation_alias="SHUTDOWN_DEADLINE_S")
+    task_timeout_s: float = Field(
+        DEFAULT_TASK_TIMEOUT_S, ge=0, le=MAX_TASK_TIMEOUT_S, validation_alias="TIMEOUT_TAREFA_S"
+    )
+    max_task_rows: int = Field(DEFAULT_MAX_TASK_ROWS, ge=0, validation_alias="MAX_LINHAS_TAREFA")
+    max_task_bytes: int = Field(DEFAULT_MAX_TASK_BYTES, ge=0, validation_alias="MAX_BYTES_TAREFA")
     max_queue: int = Field(10_000, ge=1, validation_alias="MAX_FILA")
     retention_days: float = Field(7.0, gt=0, le=3650, validation_alias="RETENCAO_DIAS")
     # Webhooks (docs/operations.md, "Webhooks").

@@ -1,9 +1,14 @@
 """`relatorios up` (what `make run` calls): the whole system in one terminal.
 
-Starts a private Redis when REDIS_URL is unset, generates the database when it is missing, runs
-the API, N workers, the scheduler and the notifier, restarts any of them that dies (as Docker's
-restart policy would), and on Ctrl-C or SIGTERM stops everything, workers first so they can
-finish their current task.
+Starts a private Redis when REDIS_URL is unset (and restarts it when it exits), generates the
+database when it is missing, runs the API, N workers, the scheduler and the notifier, restarts
+any of them that dies (as Docker's restart policy would), and owns shutdown (docs/operations.md,
+"Stopping"): every child runs in a session of its own, so a Ctrl-C in the terminal (or a signal
+to the whole process group) reaches only this process, which stops the API, the scheduler and
+the notifier first (no new work), then the workers (each finishes its task within
+SHUTDOWN_DEADLINE_S or hands it back to the queue), and Redis last, once the workers have
+recorded. A second Ctrl-C stops everything at once; recovery hands any running task back on the
+next start.
 """
 
 from __future__ import annotations
@@ -36,6 +41,18 @@ from relatorios.settings import (
 
 C_WORKER = REPO_ROOT / "app" / "build" / "worker"
 RESTART_DELAY_S = 1.0
+# The API stops first: it gets this long to finish the requests it is serving.
+API_GRACE_S = 2.0
+# Past SHUTDOWN_DEADLINE_S a worker still has this long to hand its task back and exit before it
+# is killed (then recovery hands the task back on the next start).
+WORKER_GRACE_S = 3.0
+# Redis, stopped last, writes its append-only file and exits within this.
+REDIS_GRACE_S = 1.5
+# A private Redis that exits is started again after this, doubling while it keeps exiting.
+REDIS_RESTART_FIRST_S = 0.5
+REDIS_RESTART_MAX_S = 8.0
+REDIS_STABLE_S = 30.0  # up this long: the next exit starts the backoff over
+POLL_S = 0.1
 ADMIN_KEY_NAME = "admin"
 
 
@@ -46,7 +63,17 @@ class Child:
     proc: subprocess.Popen[bytes] | None = None
 
     def start(self, env: dict[str, str]) -> None:
-        self.proc = subprocess.Popen(self.cmd, env=env)
+        # A session of its own: the terminal's Ctrl-C (and a signal to our process group) reaches
+        # only the supervisor, which stops the children in order.
+        self.proc = subprocess.Popen(self.cmd, env=env, start_new_session=True)
+
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def signal(self, signum: int) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):  # exited between poll and kill
+                self.proc.send_signal(signum)
 
 
 def worker_command(kind: str) -> list[str]:
@@ -67,6 +94,7 @@ class Supervisor:
         self.settings = settings
         self.env = dict(os.environ)
         self.stopping = False
+        self.forced = False  # a second Ctrl-C: stop everything at once
         api = [
             sys.executable,
             "-m",
@@ -77,6 +105,8 @@ class Supervisor:
             settings.host,
             "--port",
             str(settings.port),
+            "--timeout-graceful-shutdown",
+            str(int(API_GRACE_S)),
             "--workers",
             str(settings.api_workers),
         ]
@@ -89,18 +119,35 @@ class Supervisor:
             Child("notificador", [sys.executable, "-m", "relatorios.notifier"]),
         ]
         self.redis: subprocess.Popen[bytes] | None = None
+        self.redis_folder = settings.state_dir / "redis"
+        self.redis_port = 0
+        self.redis_backoff = REDIS_RESTART_FIRST_S
+        self.redis_started = 0.0
+        self.redis_exited_at: float | None = None
 
-    def stop(self, _signum: int, _frame: FrameType | None) -> None:
+    def stop(self, signum: int, _frame: FrameType | None) -> None:
+        """The first SIGINT or SIGTERM stops in order; a second Ctrl-C (SIGINT) stops at once.
+        A repeated SIGTERM does not: `make run`'s make forwards the SIGTERM its process group got
+        to us, so one `kill -TERM -- -PGID` arrives twice."""
+        if self.stopping and not self.forced and signum == signal.SIGINT:
+            self.forced = True
+            print(
+                "\nSegundo Ctrl-C: parando tudo já (tarefas em andamento voltam à fila no "
+                "próximo início).",
+                flush=True,
+            )
         self.stopping = True
 
     def run(self) -> int:
         url_file = self.settings.state_dir / REDIS_URL_FILE
         if "REDIS_URL" not in os.environ:
-            folder = self.settings.state_dir / "redis"
-            self.redis, url = redis_server.start(folder)
+            self.redis, url = redis_server.start(self.redis_folder)
+            self.redis_port = int(url.rsplit(":", 1)[1].split("/")[0])
+            self.redis_started = time.monotonic()
             self.env["REDIS_URL"] = url
             redis_server.write_private(url_file, url + "\n")
-            print(f"Redis privado em {redacted_redis(url)} (senha e persistência em {folder})")
+            where = self.redis_folder
+            print(f"Redis privado em {redacted_redis(url)} (senha e persistência em {where})")
         admin_key = ensure_admin_key(self.settings, self.env.get("REDIS_URL", ""))
         if self.settings.source == SOURCE_POSTGRESQL:
             problem = postgres_problem(self.settings.database_url)
@@ -132,27 +179,70 @@ class Supervisor:
     def watch(self) -> None:
         while not self.stopping:
             time.sleep(0.5)
+            self.watch_redis()
             for child in [*self.workers, *self.services, self.api]:
                 if child.proc is not None and child.proc.poll() is not None and not self.stopping:
                     print(f"{child.name} saiu (código {child.proc.returncode}); reiniciando...")
                     time.sleep(RESTART_DELAY_S)
                     child.start(self.env)
 
+    def watch_redis(self) -> None:
+        """The private Redis exited: start it again on the same port and files, with backoff.
+        The API and the workers reconnect by themselves (docs/protocol.md)."""
+        if self.redis is None or self.redis.poll() is None or self.stopping:
+            return
+        now = time.monotonic()
+        if self.redis_exited_at is None:
+            self.redis_exited_at = now
+            if now - self.redis_started >= REDIS_STABLE_S:
+                self.redis_backoff = REDIS_RESTART_FIRST_S
+            print(
+                f"Redis saiu (código {self.redis.returncode}); reiniciando em "
+                f"{self.redis_backoff:.1f}s...",
+                flush=True,
+            )
+        if now - self.redis_exited_at < self.redis_backoff:
+            return
+        self.redis_exited_at = None
+        self.redis_backoff = min(self.redis_backoff * 2, REDIS_RESTART_MAX_S)
+        self.redis_started = now
+        try:
+            self.redis, _ = redis_server.start(self.redis_folder, self.redis_port, same_port=True)
+            print("Redis reiniciado.", flush=True)
+        except RuntimeError as exc:  # tried again at the next look, after the backoff
+            print(f"Redis não reiniciou: {exc}", flush=True)
+
     def shutdown(self) -> None:
-        print("\nParando: workers terminam a tarefa atual...")
-        for child in [*self.workers, *self.services, self.api]:
-            if child.proc and child.proc.poll() is None:
-                child.proc.send_signal(signal.SIGTERM)
-        for child in [*self.workers, *self.services, self.api]:
-            if child.proc:
-                try:
-                    child.proc.wait(60)
-                except subprocess.TimeoutExpired:
-                    child.proc.kill()
-        if self.redis:
-            self.redis.terminate()
-            self.redis.wait(10)
-        print("Tudo parado.")
+        """API first, then the workers (deadline), then Redis; a second Ctrl-C cuts it short."""
+        started = time.monotonic()
+        print("\nParando: API primeiro, depois os workers terminam a tarefa atual...", flush=True)
+        self.stop_children([self.api, *self.services], started + API_GRACE_S + 1)
+        deadline = started + self.settings.shutdown_deadline_s + WORKER_GRACE_S
+        self.stop_children(self.workers, deadline)
+        if self.redis is not None and self.redis.poll() is None:
+            self.redis.terminate()  # SIGTERM: Redis flushes its append-only file and exits
+            try:
+                self.redis.wait(REDIS_GRACE_S)
+            except subprocess.TimeoutExpired:
+                self.redis.kill()
+                self.redis.wait()
+        print(f"Tudo parado ({time.monotonic() - started:.1f}s).", flush=True)
+
+    def stop_children(self, children: list[Child], deadline: float) -> None:
+        """SIGTERM, then wait until they exit, the deadline passes or a second Ctrl-C: SIGKILL."""
+        for child in children:
+            child.signal(signal.SIGTERM)
+        while any(child.running() for child in children):
+            if self.forced or time.monotonic() >= deadline:
+                for child in children:
+                    if child.running():
+                        print(f"{child.name} não parou a tempo; encerrando à força.", flush=True)
+                        child.signal(signal.SIGKILL)
+                break
+            time.sleep(POLL_S)
+        for child in children:
+            if child.proc is not None:
+                child.proc.wait()
 
 
 def redacted_redis(url: str) -> str:

@@ -38,7 +38,9 @@ from relatorios.protocol import (
     FILE_NAME_RE,
     FINAL_STATES,
     HEARTBEAT_TTL_S,
+    MOVE_DUE_RETRIES_LUA,
     OCCURRENCE_KEPT_S,
+    RETRY_MOVE_BATCH,
     TASK_FIELDS,
     ErrorCode,
     F,
@@ -606,8 +608,17 @@ class TaskStore:
             await self._redis.ping()
 
     async def queue_depth(self) -> int:
+        """Messages waiting in the queue, after moving there the delayed retries that are due
+        (the workers do it too: whoever looks first, docs/protocol.md "Delayed retries")."""
         with redis_errors():
+            keys = [self._keys.retries, self._keys.queue]
+            await self._redis.eval(MOVE_DUE_RETRIES_LUA, 2, *keys, RETRY_MOVE_BATCH)
             return int(await self._redis.llen(self._keys.queue))
+
+    async def retries_waiting(self) -> int:
+        """Tasks waiting for their next attempt (`Q:adiadas`)."""
+        with redis_errors():
+            return int(await self._redis.zcard(self._keys.retries))
 
     async def task_count(self) -> int:
         """Tasks in the index `Q:tarefas` (every task not swept by the retention yet)."""

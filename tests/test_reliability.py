@@ -206,6 +206,42 @@ def test_a_locked_database_is_retried_and_the_attempts_are_visible(
 
 
 @pytest.mark.parametrize("kind", WORKER_KINDS)
+def test_a_task_waiting_for_its_retry_does_not_keep_its_worker_from_other_tasks(
+    kind: str, own_db: WorkerEnv, start_worker: StartWorker, redis_client: redis.Redis
+) -> None:
+    catalog = slow_catalog(own_db.export_dir.parent / "catalog")
+    shutil.copy(own_db.catalog_dir / "PAGAMENTOS_PENDENTES.sql", catalog)
+    own_db.catalog_dir = catalog
+    own_db.extra.update(RETRY_BASE_S="6", MAX_TENTATIVAS="3")
+    keys = Keys(own_db.queue)
+    lock = ExclusiveLock(own_db.db_path)  # the database is busy: PAGAMENTOS_PENDENTES must wait
+    start_worker(kind, own_db)
+    waiting = push(redis_client, own_db.queue, "PAGAMENTOS_PENDENTES", {})
+    key = keys.task(waiting.task_id)
+    wait_until(lambda: redis_client.hget(key, "proxima_tentativa_em"), 30, "a retry scheduled")
+    assert redis_client.hget(key, "status") == "na_fila"
+    assert redis_client.hget(key, "tentativas") == "1"
+    assert redis_client.hget(key, "erro_codigo") == ErrorCode.DATABASE_UNAVAILABLE
+    assert (
+        redis_client.zcard(keys.retries) == 1 and processing_total(redis_client, own_db.queue) == 0
+    )
+    # Listed where its status says (the status indexes move with every status write).
+    assert redis_client.zscore(keys.by_status("na_fila"), waiting.task_id) is not None
+    assert redis_client.zscore(keys.by_status("processando"), waiting.task_id) is None
+    # Meanwhile the same (single) worker serves another task, one that reads no table.
+    began = time.monotonic()
+    other = push(redis_client, own_db.queue, "RAPIDO", {})
+    assert wait_final(redis_client, own_db, other.task_id, 5)["status"] == "concluido"
+    assert time.monotonic() - began < 5
+    assert redis_client.hget(key, "status") == "na_fila", "still waiting for its retry"
+    lock.release()
+    final = wait_final(redis_client, own_db, waiting.task_id, 30)
+    assert final["status"] == "concluido" and final["tentativas"] == "2"
+    assert "proxima_tentativa_em" not in final
+    assert redis_client.zcard(keys.retries) == 0
+
+
+@pytest.mark.parametrize("kind", WORKER_KINDS)
 def test_exhausted_attempts_fail_and_dead_letter_the_task(
     kind: str, own_db: WorkerEnv, start_worker: StartWorker, redis_client: redis.Redis
 ) -> None:
@@ -376,3 +412,75 @@ def test_chaos_kills_and_a_redis_restart_lose_nothing(
         assert csv_rows(worker_env.export_dir / task.file) == expected
     assert not list(worker_env.export_dir.glob("*.part"))
     assert all(w.poll() is None for w in workers)
+
+
+# Rows come only after the whole count: no new row for seconds.
+COUNT_SQL = """WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {rows})
+SELECT count(*) AS total FROM n;
+"""
+
+
+@pytest.mark.parametrize("kind", WORKER_KINDS)
+def test_a_task_without_new_rows_for_its_timeout_is_stopped_and_failed(
+    kind: str, slow_env: WorkerEnv, start_worker: StartWorker, redis_client: redis.Redis
+) -> None:
+    catalog = slow_env.catalog_dir
+    (catalog / "PARADO.sql").write_text(COUNT_SQL.format(rows=200_000_000))
+    # Its own @timeout lets this one compute for a while before its single row.
+    tolerated = "-- @title Demorado mas previsto\n-- @timeout 60\n" + COUNT_SQL.format(
+        rows=3_000_000
+    )
+    (catalog / "TOLERADO.sql").write_text(tolerated)
+    slow_env.extra["TIMEOUT_TAREFA_S"] = "1"
+    start_worker(kind, slow_env)
+    began = time.monotonic()
+    stalled = push(redis_client, slow_env.queue, "PARADO", {})
+    final = wait_final(redis_client, slow_env, stalled.task_id, 30)
+    assert time.monotonic() - began < 10
+    assert final["status"] == "falhou" and final["erro_codigo"] == ErrorCode.STALLED, final
+    assert "parou de progredir" in final["erro"] and final["tentativas"] == "1"
+    assert not list(slow_env.export_dir.iterdir()), "no .part, no file"
+    # Rows flowing for longer than the timeout are progress, and @timeout overrides the setting.
+    for report in ("LENTO", "TOLERADO"):
+        task = push(redis_client, slow_env.queue, report, {})
+        assert wait_final(redis_client, slow_env, task.task_id, 120)["status"] == "concluido"
+
+
+@pytest.mark.parametrize("kind", WORKER_KINDS)
+@pytest.mark.parametrize(
+    ("setting", "code"),
+    [("MAX_LINHAS_TAREFA", ErrorCode.ROW_LIMIT), ("MAX_BYTES_TAREFA", ErrorCode.BYTE_LIMIT)],
+)
+def test_a_task_past_its_row_or_byte_limit_fails_and_leaves_no_file(
+    kind: str,
+    setting: str,
+    code: ErrorCode,
+    slow_env: WorkerEnv,
+    start_worker: StartWorker,
+    redis_client: redis.Redis,
+) -> None:
+    slow_env.extra[setting] = "5000"
+    start_worker(kind, slow_env)
+    big = push(redis_client, slow_env.queue, "LENTO", {})
+    final = wait_final(redis_client, slow_env, big.task_id, 30)
+    assert final["status"] == "falhou" and final["erro_codigo"] == code, final
+    assert setting in final["erro"] and "5000" in final["erro"]
+    assert final["tentativas"] == "1", "a limit is not retried"
+    assert not list(slow_env.export_dir.iterdir()), "no .part, no file"
+    small = push(redis_client, slow_env.queue, "RAPIDO", {})
+    assert wait_final(redis_client, slow_env, small.task_id)["status"] == "concluido"
+
+
+def test_the_api_moves_due_retries_to_the_queue_when_it_reads_its_depth(
+    worker_env: WorkerEnv, start_api: StartApi, redis_client: redis.Redis
+) -> None:
+    """No worker around: whoever looks at the queue first moves the retries that are due."""
+    api = start_api(worker_env)
+    keys = Keys(worker_env.queue)
+    far = int(time.time() * 1000) + 3_600_000
+    redis_client.zadd(keys.retries, {"devida": 0, "futura": far})
+    assert api.http.get(f"{api.url}/health").json()["fila"] == 1
+    assert redis_client.lrange(keys.queue, 0, -1) == ["devida"]
+    assert redis_client.zrange(keys.retries, 0, -1) == ["futura"]
+    scrape = api.http.get(f"{api.url}/metrics").text.splitlines()
+    assert "relatorios_tentativas_adiadas 1.0" in scrape and "relatorios_fila_tamanho 1.0" in scrape

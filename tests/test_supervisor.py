@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import json
+import os
 import signal
 import stat
 import subprocess
@@ -22,19 +23,23 @@ from relatorios import redis_server
 from relatorios.settings import ADMIN_KEY_FILE, REDIS_URL_FILE
 from tests.conftest import (
     PG_READER_PASSWORD,
+    REPO,
     PgDatabase,
     Receiver,
     WorkerEnv,
     free_port,
     wait_until,
 )
+from tests.helpers import SLOW_ROWS, SLOW_SQL, slow_catalog
 
 SPEC_EXAMPLE_2 = {"tipo_relatorio": "PAGAMENTOS_PENDENTES", "parametros": {}}
-StartUp = Callable[[dict[str, str], Path, int], "Up"]
+StartUp = Callable[..., "Up"]
 
 
 class Up:
-    def __init__(self, env: dict[str, str], log: Path, workers: int) -> None:
+    def __init__(
+        self, env: dict[str, str], log: Path, workers: int, kind: str = "python", make: bool = False
+    ) -> None:
         self.port = int(env["PORT"])
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log
@@ -42,11 +47,16 @@ class Up:
             str(Path(sys.executable).with_name("relatorios")),
             "up",
             "--worker",
-            "python",
+            kind,
             "--workers",
             str(workers),
         ]
-        self.proc = subprocess.Popen(cmd, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT)
+        if make:  # `make run` itself: make stays the parent of `relatorios up`
+            cmd = ["make", "-s", "-C", str(REPO), "run", f"WORKER={kind}", f"WORKERS={workers}"]
+        # A process group of its own, as a terminal gives `make run`: the tests signal the group.
+        self.proc = subprocess.Popen(
+            cmd, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True
+        )
         wait_until(self.answers, 60, "make run's API")
         # The admin key make run keeps in its state folder (and prints).
         self.key = (Path(env["STATE_DIR"]) / ADMIN_KEY_FILE).read_text().strip()
@@ -69,6 +79,19 @@ class Up:
                 continue  # a dead worker not reaped yet
         return found
 
+    @property
+    def tree(self) -> list[psutil.Process]:
+        """The supervisor and every process it started (children live in sessions of their own,
+        but stay its children)."""
+        try:
+            return psutil.Process(self.proc.pid).children(recursive=True)
+        except psutil.Error:
+            return []
+
+    def signal_group(self, signum: int) -> None:
+        """What a terminal's Ctrl-C (or a service manager) does: signal the whole process group."""
+        os.killpg(self.proc.pid, signum)
+
     def interrupt(self) -> int:
         self.http.close()
         self.proc.send_signal(signal.SIGINT)
@@ -76,24 +99,25 @@ class Up:
 
 
 @pytest.fixture
-def start_up() -> Iterator[Callable[[dict[str, str], Path, int], Up]]:
+def start_up() -> Iterator[StartUp]:
     """Start `relatorios up`; whatever the test does, nothing it started outlives it."""
     started: list[Up] = []
 
-    def start(env: dict[str, str], log: Path, workers: int) -> Up:
-        up = Up(env, log, workers)
+    def start(
+        env: dict[str, str], log: Path, workers: int, kind: str = "python", make: bool = False
+    ) -> Up:
+        up = Up(env, log, workers, kind, make)
         started.append(up)
         return up
 
     yield start
     for up in started:
+        for child in up.tree:
+            with contextlib.suppress(psutil.Error):
+                child.kill()
         if up.proc.poll() is None:
-            tree = psutil.Process(up.proc.pid).children(recursive=True)
             up.proc.kill()
             up.proc.wait()
-            for child in tree:
-                with contextlib.suppress(psutil.Error):
-                    child.kill()
 
 
 @pytest.fixture
@@ -230,6 +254,136 @@ def test_up_runs_the_scheduler_and_the_notifier(
     assert task["agendamento"] == created.json()["id"] and notice["status"] == "concluido"
     up.http.delete(f"{up.url}/agendamentos/{created.json()['id']}")
     assert up.interrupt() == 0
+
+
+def slow_up_env(up_env: dict[str, str], tmp_path: Path, kind: str) -> dict[str, str]:
+    """make run's own Redis, a report that takes several seconds, a short shutdown deadline."""
+    catalog = slow_catalog(tmp_path / "catalog")
+    rows = 6_000_000 if kind == "c" else SLOW_ROWS  # a few seconds for either worker
+    (catalog / "LENTO.sql").write_text(SLOW_SQL.replace(str(SLOW_ROWS), str(rows)))
+    env = dict(up_env, CATALOG_DIR=str(catalog), SHUTDOWN_DEADLINE_S=str(DEADLINE_S))
+    env["PROGRESS_EVERY"] = "1000"
+    del env["REDIS_URL"]
+    return env
+
+
+DEADLINE_S = 1.0
+
+
+def start_long_report(up: Up) -> str:
+    task = up.http.post(f"{up.url}/gerar-relatorio", json={"tipo_relatorio": "LENTO"}).json()
+    url = task["status_url"]
+    wait_until(lambda: up.http.get(url).json()["linhas"] > 0, 60, "the report to be writing rows")
+    return str(task["task_id"])
+
+
+def finishes_after_restart(up: Up, task_id: str, export: Path) -> None:
+    """Nothing lost: the task ends `concluido` with its whole file, and no `.part` is left."""
+    url = f"{up.url}/relatorios/{task_id}"
+    wait_until(lambda: up.http.get(url).json()["status"] == "concluido", 90, "the task, restarted")
+    status = up.http.get(url).json()
+    assert (export / status["arquivo"]).stat().st_size == status["bytes"]
+    assert not list(export.glob("*.part"))
+
+
+@pytest.mark.parametrize(("signum", "kind"), [(signal.SIGINT, "c"), (signal.SIGTERM, "python")])
+def test_a_signal_to_the_whole_group_stops_in_order_within_the_deadline_and_loses_nothing(
+    up_env: dict[str, str], tmp_path: Path, start_up: StartUp, signum: int, kind: str
+) -> None:
+    env = slow_up_env(up_env, tmp_path, kind)
+    log = tmp_path / "up.log"
+    up = start_up(env, log, 1, kind)
+    task_id = start_long_report(up)
+    children = up.tree
+    began = time.monotonic()
+    up.signal_group(signum)  # reaches only the supervisor: the children have sessions of their own
+    assert up.proc.wait(DEADLINE_S + 10) == 0
+    took = time.monotonic() - began
+    assert took <= DEADLINE_S + 5, f"took {took:.1f}s"
+    assert not [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
+    text = log.read_text()
+    # The worker handed its task back (Redis still up to record it), then Redis stopped.
+    assert "Tarefa devolvida à fila no desligamento" in text, text
+    assert "Redis indisponível" not in text and "Conexão com o Redis perdida" not in text, text
+    again = start_up(env, log, 1, kind)
+    finishes_after_restart(again, task_id, Path(env["EXPORT_DIR"]))
+    assert again.interrupt() == 0
+
+
+def test_make_run_stops_in_order_when_its_whole_group_gets_sigterm(
+    up_env: dict[str, str], tmp_path: Path, start_up: StartUp
+) -> None:
+    """make exits at once on SIGTERM and forwards it to `relatorios up`: one orderly stop all the
+    same. (SIGINT, a terminal's Ctrl-C, is tested on `relatorios up`'s group above.)"""
+    env = slow_up_env(up_env, tmp_path, "c")
+    log = tmp_path / "make.log"
+    up = start_up(env, log, 1, "c", make=True)
+    task_id = start_long_report(up)
+    children = up.tree
+    began = time.monotonic()
+    up.signal_group(signal.SIGTERM)
+
+    def stopped() -> bool:
+        return not [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
+
+    wait_until(stopped, DEADLINE_S + 5, "every process of make run to stop")
+    assert time.monotonic() - began <= DEADLINE_S + 5
+    text = log.read_text()
+    assert "Tarefa devolvida à fila no desligamento" in text and "Tudo parado" in text, text
+    assert "Segundo Ctrl-C" not in text and "Redis indisponível" not in text, text
+    again = start_up(env, log, 1, "c")
+    finishes_after_restart(again, task_id, Path(env["EXPORT_DIR"]))
+    assert again.interrupt() == 0
+
+
+def test_a_second_ctrl_c_stops_at_once_and_the_next_start_finishes_the_task(
+    up_env: dict[str, str], tmp_path: Path, start_up: StartUp
+) -> None:
+    env = slow_up_env(up_env, tmp_path, "c")
+    env["SHUTDOWN_DEADLINE_S"] = "60"  # the worker would keep on: only the second Ctrl-C stops it
+    log = tmp_path / "up.log"
+    up = start_up(env, log, 1, "c")
+    task_id = start_long_report(up)
+    began = time.monotonic()
+    up.signal_group(signal.SIGINT)
+    time.sleep(0.5)
+    up.signal_group(signal.SIGINT)
+    assert up.proc.wait(10) == 0
+    assert time.monotonic() - began < 5
+    assert "Segundo Ctrl-C" in log.read_text()
+    again = start_up(env, log, 1, "c")  # recovery hands the task back once the heartbeat expires
+    finishes_after_restart(again, task_id, Path(env["EXPORT_DIR"]))
+    assert again.interrupt() == 0
+
+
+def test_make_runs_redis_killed_comes_back_by_itself_with_the_queue(
+    up_env: dict[str, str], tmp_path: Path, start_up: StartUp
+) -> None:
+    env = slow_up_env(up_env, tmp_path, "c")
+    up = start_up(env, tmp_path / "up.log", 1, "c")
+    wait_until(lambda: up.http.get(f"{up.url}/health").status_code == 200, 30, "healthy")
+    running = start_long_report(up)
+    queued = up.http.post(f"{up.url}/gerar-relatorio", json={"tipo_relatorio": "RAPIDO"}).json()
+    assert up.http.get(queued["status_url"]).json()["status"] == "na_fila"
+    time.sleep(1.5)  # appendfsync everysec: what Redis acknowledged a second ago is on disk
+    [redis_proc] = [p for p in up.tree if "redis-server" in " ".join(p.cmdline())]
+    redis_proc.kill()
+    killed = time.monotonic()
+    wait_until(lambda: not redis_proc.is_running(), 5, "redis-server to die")
+    wait_until(lambda: _healthy(up), 10, "/health healthy again, nobody restarting Redis")
+    assert time.monotonic() - killed <= 10
+    for task_id in (running, queued["task_id"]):
+        url = f"{up.url}/relatorios/{task_id}"
+        wait_until(lambda u=url: up.http.get(u).json()["status"] == "concluido", 60, "preserved")
+    assert "Redis saiu" in up.log.read_text()
+    assert up.interrupt() == 0
+
+
+def _healthy(up: Up) -> bool:
+    try:
+        return up.http.get(f"{up.url}/health", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
 
 
 def test_api_workers_run_that_many_api_processes_behind_one_port(

@@ -157,10 +157,13 @@ def export(
     progress_every: int,
     stop: StopCheck,
     output: Output = Output(),
+    written: Progress | None = None,
 ) -> tuple[int, int]:
     """Write the report's rows to `target` atomically. Returns (rows, bytes of the file).
 
-    Raises ReportError or Interrupted; in every failure the `.part` file is removed.
+    `written` is called after every batch with the rows and bytes so far (the stall clock and the
+    task's limits; it may raise ReportError). Raises ReportError or Interrupted; in every failure
+    the `.part` file is removed.
     """
     check_output(output, target.name)
     source = open_source(stop)
@@ -174,7 +177,7 @@ def export(
         except OSError as exc:
             raise write_error(part, exc) from None
         types = [report.column_type(name) for name in source.columns]
-        rows, size = _write(source, types, part, output, progress, progress_every, stop)
+        rows, size = _write(source, types, part, output, progress, progress_every, stop, written)
         os.replace(part, target)
         return rows, size
     except ReportError:
@@ -221,6 +224,7 @@ def _write(
     progress: Progress,
     every: int,
     stop: StopCheck,
+    written: Progress | None = None,
 ) -> tuple[int, int]:
     rows = 0
     next_report = every
@@ -231,6 +235,8 @@ def _write(
             for batch in source.batches():
                 sink.rows(batch)
                 rows += len(batch)
+                if written is not None:
+                    written(rows, sink.tell())
                 if rows >= next_report:
                     progress(rows, sink.tell())
                     next_report = rows + every

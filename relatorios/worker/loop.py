@@ -25,11 +25,13 @@ from relatorios.protocol import (
     FINAL_WRITE_ATTEMPTS,
     HEARTBEAT_EVERY_S,
     HEARTBEAT_TTL_S,
+    MOVE_DUE_RETRIES_LUA,
     POP_TIMEOUT_S,
     POSTGRESQL_URL_PREFIXES,
     RECOVER_EVERY_S,
     REDIS_BACKOFF_FIRST_S,
     REDIS_BACKOFF_MAX_S,
+    RETRY_MOVE_BATCH,
     SOURCE_POSTGRESQL,
     WATCH_EVERY_S,
     Beat,
@@ -53,6 +55,7 @@ from relatorios.worker.state import Fields, TaskStates, recover
 
 log = logging.getLogger("relatorios.worker")
 SHUTDOWN = "desligamento"
+STALLED = "parada"  # no new row for the report's stall timeout
 DEAD_LETTER_CODES = frozenset({ErrorCode.PERMISSION_DENIED, ErrorCode.INVALID_PARAMETER})
 WAITING = "Aguardando por tarefas na fila '%s' (Comando BRPOP)..."
 
@@ -73,12 +76,19 @@ class Worker:
         # Messages are handled as bytes: one that is not UTF-8 must be rejected, not crash the pop.
         # Its read timeout must outlast the blocking pop, or every idle pop looks like an outage.
         self.queue = redis.Redis.from_url(settings.redis_url, socket_timeout=POP_TIMEOUT_S + 10)
+        # Delayed retries (docs/protocol.md): the protocol's scripts, run with EVALSHA.
+        self.move_due_retries = self.queue.register_script(MOVE_DUE_RETRIES_LUA)
+        self.pop_timeout: float = POP_TIMEOUT_S
         retention_s = int(settings.retention_days * 86_400)
         self.states = TaskStates(self.redis, self.keys, self.id, retention_s)
         self.stopping = False
         self.popping = False
         self.deadline = math.inf
         self.current: str | None = None
+        # The stall clock of the running attempt: rows seen, when they last moved, the limit.
+        self.rows_seen = 0
+        self.moved_at = math.inf
+        self.stall_s = 0.0
         self.started_at = now_iso()
         self._last_beat = self._last_watch = self._last_recover = -math.inf
 
@@ -155,6 +165,14 @@ class Worker:
             # At start-up and after an outage (never recovered: -inf), a scan of every list.
             recover(self.queue, self.states, idle=True, scan=self._last_recover == -math.inf)
             self._last_recover = time.monotonic()
+        self.move_retries()
+
+    def move_retries(self) -> None:
+        """Due retries go to the queue; the pop waits no longer than the next one's due time."""
+        keys = [self.keys.retries, self.keys.queue]
+        _moved, wait_ms = self.move_due_retries(keys=keys, args=[RETRY_MOVE_BATCH])
+        wait_s = int(wait_ms) / 1000
+        self.pop_timeout = POP_TIMEOUT_S if wait_s < 0 else min(POP_TIMEOUT_S, max(wait_s, 0.01))
 
     def pop(self) -> bytes | None:
         self.popping = True
@@ -162,7 +180,11 @@ class Worker:
             if self.stopping:
                 raise Shutdown
             return self.queue.blmove(  # type: ignore[return-value]
-                self.keys.queue, self.keys.processing(self.id), POP_TIMEOUT_S, "RIGHT", "LEFT"
+                self.keys.queue,
+                self.keys.processing(self.id),
+                self.pop_timeout,  # type: ignore[arg-type]  # Redis takes fractional seconds
+                "RIGHT",
+                "LEFT",
             )
         finally:
             self.popping = False
@@ -232,35 +254,29 @@ class Worker:
             self.states.release(raw)
 
     def attempts(self, message: Message, raw: bytes) -> None:
-        """Run attempts until the task reaches a final state or goes back to the queue."""
+        """Run one attempt: the task reaches a final state, waits for a retry or goes back."""
         key = self.keys.task(message.task_id)
         limit = self.settings.max_attempts
-        while True:
-            attempt = int(self.redis.hincrby(key, F.ATTEMPTS, 1))
-            if attempt > limit:
-                last = self.redis.hget(key, F.ERROR) or "o worker parou durante a tarefa"
-                self.give_up(message.task_id, raw, limit, str(last))
-                return
-            self.mark_running(message)
-            try:
-                rows, size = self.export(message)
-            except Interrupted as exc:
-                self.interrupted(message, raw, exc.reason)
-                return
-            except ReportError as exc:
-                if not exc.transient:
-                    self.fail(message.task_id, raw, exc)
-                    return
-                if attempt >= limit:
-                    self.give_up(message.task_id, raw, limit, str(exc))
-                    return
-                why = self.retry_later(message, attempt, exc)
-                if why:
-                    self.interrupted(message, raw, why)
-                    return
-                continue
-            self.done(message, raw, rows, size)
+        attempt = int(self.redis.hincrby(key, F.ATTEMPTS, 1))
+        if attempt > limit:
+            last = self.redis.hget(key, F.ERROR) or "o worker parou durante a tarefa"
+            self.give_up(message.task_id, raw, limit, str(last))
             return
+        self.mark_running(message)
+        try:
+            rows, size = self.export(message)
+        except Interrupted as exc:
+            self.interrupted(message, raw, exc.reason)
+            return
+        except ReportError as exc:
+            if not exc.transient:
+                self.fail(message.task_id, raw, exc)
+            elif attempt >= limit:
+                self.give_up(message.task_id, raw, limit, str(exc))
+            else:
+                self.retry_later(message, raw, attempt, exc)
+            return
+        self.done(message, raw, rows, size)
 
     def mark_running(self, message: Message) -> None:
         key = self.keys.task(message.task_id)
@@ -281,6 +297,7 @@ class Worker:
                 F.BYTES: 0,
             },
         )
+        pipe.hdel(key, F.NEXT_ATTEMPT)  # the retry it announced is this attempt
         pipe.eval(*self.keys.index_status(message.task_id, Status.RUNNING))
         pipe.execute()
         self.heartbeat(force=True)
@@ -317,13 +334,36 @@ class Worker:
         target = self.settings.export_dir / message.file
         every = self.settings.progress_every
         source = partial(open_source, self.settings)
-        return export(report, params, source, target, progress, every, self.check, output)
+        self.stall_s = (
+            self.settings.task_timeout_s if report.timeout_s is None else report.timeout_s
+        )
+        self.rows_seen, self.moved_at = 0, time.monotonic()
+        try:
+            return export(
+                report, params, source, target, progress, every, self.check, output, self.written
+            )
+        finally:
+            self.moved_at = math.inf
+
+    def written(self, rows: int, size: int) -> None:
+        """After every batch: the stall clock restarts, and the task's limits are enforced."""
+        if rows != self.rows_seen:
+            self.rows_seen, self.moved_at = rows, time.monotonic()
+        limit_rows, limit_bytes = self.settings.max_task_rows, self.settings.max_task_bytes
+        if limit_rows and rows > limit_rows:
+            text = f"{ERROR_TEXTS[ErrorCode.ROW_LIMIT]}: mais de {limit_rows} linhas"
+            raise ReportError(ErrorCode.ROW_LIMIT, text)
+        if limit_bytes and size > limit_bytes:
+            text = f"{ERROR_TEXTS[ErrorCode.BYTE_LIMIT]}: mais de {limit_bytes} bytes"
+            raise ReportError(ErrorCode.BYTE_LIMIT, text)
 
     def check(self) -> str | None:
         """Called while a task runs: why it must stop now (cancelled, shutdown), or None."""
         now = time.monotonic()
         if self.stopping and now >= self.deadline:
             return SHUTDOWN
+        if self.stall_s and now - self.moved_at >= self.stall_s:
+            return STALLED
         if now - self._last_watch < WATCH_EVERY_S or self.current is None:
             return None
         self._last_watch = now
@@ -334,12 +374,14 @@ class Worker:
             return None
         return Status.CANCELLED if status == Status.CANCELLED else None
 
-    def retry_later(self, message: Message, attempt: int, error: ReportError) -> str | None:
-        """Wait before the next attempt, watching for cancellation and shutdown."""
+    def retry_later(self, message: Message, raw: bytes, attempt: int, error: ReportError) -> None:
+        """A transient error: the message waits in `Q:adiadas` until its retry is due, and this
+        worker serves other tasks meanwhile (docs/protocol.md, "Delayed retries")."""
         delay = retry_delay(self.settings.retry_base_s, attempt)
         next_at = iso(datetime.now(UTC) + timedelta(seconds=delay))
-        fields: Fields = {F.ERROR: str(error), F.ERROR_CODE: error.code, F.NEXT_ATTEMPT: next_at}
-        self.redis.hset(self.keys.task(message.task_id), mapping=fields)
+        if not self.states.schedule_retry(message.task_id, raw, delay, error, next_at):
+            log.info("Tarefa cancelada (task_id=%s)", message.task_id)
+            return
         log.warning(
             "Falha temporária (task_id=%s, tentativa=%d): %s%s; nova tentativa em %.1fs",
             message.task_id,
@@ -348,15 +390,6 @@ class Worker:
             f" ({error.detail})" if error.detail else "",
             delay,
         )
-        end = time.monotonic() + delay
-        while time.monotonic() < end:
-            if self.stopping:
-                return SHUTDOWN
-            why = self.check()
-            if why:
-                return why
-            time.sleep(min(0.1, max(0.0, end - time.monotonic())))
-        return None
 
     # --- final states --------------------------------------------------------------------
 
@@ -378,6 +411,9 @@ class Worker:
         if reason == Status.CANCELLED:
             self.record(message.task_id, raw, Status.CANCELLED, {})
             log.info("Tarefa cancelada (task_id=%s)", message.task_id)
+        elif reason == STALLED:
+            text = f"{ERROR_TEXTS[ErrorCode.STALLED]}: {self.stall_s:g} s sem linhas novas"
+            self.fail(message.task_id, raw, ReportError(ErrorCode.STALLED, text))
         else:
             self.states.put_back(message.task_id, raw)
             log.info("Tarefa devolvida à fila no desligamento (task_id=%s)", message.task_id)

@@ -142,6 +142,39 @@ class TaskStates:
             except redis.WatchError:
                 pass  # someone else changed it meanwhile: their write stands
 
+    def schedule_retry(
+        self, task_id: str, raw: bytes, delay_s: float, error: Exception, next_at: str
+    ) -> bool:
+        """A transient error: the message leaves the processing list for `Q:adiadas`, due in
+        `delay_s` by Redis's clock, and the task is queued again with the error and the next
+        try's time, in one conditional write. False (the message only released) if the task is no
+        longer running: cancelled meanwhile."""
+        key = self.keys.task(task_id)
+        code = getattr(error, "code", "")
+        with self.redis.pipeline() as pipe:
+            while True:
+                try:
+                    pipe.watch(key)  # type: ignore[no-untyped-call]
+                    running = pipe.hget(key, F.STATUS) == Status.RUNNING
+                    seconds, micros = pipe.time()
+                    due = seconds * 1000 + micros // 1000 + int(delay_s * 1000)
+                    pipe.multi()
+                    pipe.lrem(self.processing, 1, raw)  # type: ignore[arg-type]  # bytes are fine
+                    if running:
+                        fields: Fields = {
+                            F.STATUS: Status.QUEUED,
+                            F.ERROR: str(error),
+                            F.ERROR_CODE: code,
+                            F.NEXT_ATTEMPT: next_at,
+                        }
+                        pipe.hset(key, mapping=fields)
+                        pipe.zadd(self.keys.retries, {raw: due})
+                        pipe.eval(*self.keys.index_status(task_id, Status.QUEUED))
+                    pipe.execute()
+                    return running
+                except redis.WatchError:
+                    continue
+
     def put_back(self, task_id: str, raw: bytes) -> None:
         """Undo the current attempt: the task is queued again, next in line (shutdown)."""
         pipe = self.redis.pipeline(transaction=True)

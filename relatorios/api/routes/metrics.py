@@ -46,6 +46,7 @@ class Snapshot:
 
     redis_up: bool = True
     queue_depth: int = 0
+    retries_waiting: int = 0
     registered: int = 0
     workers: list[WorkerBeat] = field(default_factory=list)
     tasks: list[TaskSample] = field(default_factory=list)
@@ -57,6 +58,7 @@ async def take_snapshot(store: TaskStore) -> Snapshot:
     try:
         return Snapshot(
             queue_depth=await store.queue_depth(),
+            retries_waiting=await store.retries_waiting(),
             registered=await store.task_count(),
             workers=await store.live_workers(),
             tasks=await store.recent_tasks(RECENT_TASKS),
@@ -80,6 +82,11 @@ class SnapshotCollector(Collector):
         if not snap.redis_up:
             return
         yield _gauge("relatorios_fila_tamanho", "Mensagens esperando na fila", snap.queue_depth)
+        yield _gauge(
+            "relatorios_tentativas_adiadas",
+            "Tarefas esperando a próxima tentativa (Q:adiadas)",
+            snap.retries_waiting,
+        )
         yield _gauge(
             "relatorios_tarefas_registradas", "Tarefas no índice Q:tarefas", snap.registered
         )
