@@ -23,7 +23,6 @@ import contextlib
 import json
 import logging
 import secrets
-import signal
 import time
 import uuid
 from typing import Any
@@ -44,6 +43,7 @@ from relatorios.protocol import (
     Status,
     now_iso,
 )
+from relatorios.service import service_redis
 from relatorios.settings import Settings, get_settings
 from relatorios.webhooks import Allowlist, DeliveryFailed, UnsafeUrl, check_url, deliver
 
@@ -197,20 +197,15 @@ class Notifier:
 
 
 async def serve(settings: Settings) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    client = aioredis.Redis.from_url(
-        settings.redis_url, decode_responses=True, socket_connect_timeout=2, socket_timeout=5
-    )
     # Redirects are never followed (deliver says so too); no proxy from the environment: the
     # checked address is the one connected to.
-    async with httpx.AsyncClient(follow_redirects=False, trust_env=False) as http:
+    async with (
+        service_redis(settings) as (client, stop),
+        httpx.AsyncClient(follow_redirects=False, trust_env=False) as http,
+    ):
         notifier = Notifier(client, settings, http)
         log.info("Notificador iniciado (fila %s)", settings.queue_name)
         await notifier.run(stop)
-    await client.aclose()
     log.info("Notificador parado")
 
 

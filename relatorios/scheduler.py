@@ -23,7 +23,6 @@ import contextlib
 import datetime as dt
 import logging
 import os
-import signal
 import socket
 import time
 import uuid
@@ -40,6 +39,7 @@ from relatorios.catalog import for_source, load_catalog
 from relatorios.logs import setup_logging
 from relatorios.protocol import Keys
 from relatorios.schedules import OrderCheck, Schedule, ScheduleStore, due
+from relatorios.service import service_redis
 from relatorios.settings import Settings, get_settings
 from relatorios.tasks import (
     AlreadyFired,
@@ -212,19 +212,12 @@ def order_check(settings: Settings) -> OrderCheck:
 
 
 async def serve(settings: Settings) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    client = aioredis.Redis.from_url(
-        settings.redis_url, decode_responses=True, socket_connect_timeout=2, socket_timeout=5
-    )
-    scheduler = Scheduler(
-        client, settings, order_check(settings), Clock(settings.scheduler_test_clock)
-    )
-    log.info("Agendador %s iniciado (fila %s)", scheduler.id, settings.queue_name)
-    await scheduler.run(stop)
-    await client.aclose()
+    async with service_redis(settings) as (client, stop):
+        scheduler = Scheduler(
+            client, settings, order_check(settings), Clock(settings.scheduler_test_clock)
+        )
+        log.info("Agendador %s iniciado (fila %s)", scheduler.id, settings.queue_name)
+        await scheduler.run(stop)
     log.info("Agendador %s parado", scheduler.id)
 
 
