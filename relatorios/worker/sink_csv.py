@@ -41,17 +41,13 @@ class CsvSink:
             )
             binary = io.BufferedWriter(self.gz, WRITE_BUFFER)
         self.buffered = binary
-        # The csv writer appends each row's text to `pending`; a batch is encoded once and
-        # written as bytes. One encode per batch instead of one TextIOWrapper.write per row, and
-        # the size so far is the buffered file's position, with no flush per batch.
-        self.pending: list[str] = []
+        self.out = io.TextIOWrapper(binary, encoding="utf-8", errors="surrogateescape", newline="")
         self.excel = excel
         self.neutralise = neutralise
         self.cells: list[Cell] = []
-        collector = _Collector(self.pending.append)
-        self.writer = csv.writer(collector, delimiter=";") if excel else csv.writer(collector)
+        self.writer = csv.writer(self.out, delimiter=";") if excel else csv.writer(self.out)
         if excel:
-            self.pending.append(BOM)
+            self.out.write(BOM)
 
     def header(self, names: Sequence[str], types: Sequence[str | None] = ()) -> None:
         if self.excel:
@@ -59,7 +55,6 @@ class CsvSink:
             self.writer.writerow([self._text(n) for n in names])
         else:
             self.writer.writerow(names)
-        self._flush_pending()
 
     def rows(self, batch: list[Any]) -> None:
         if self.excel:
@@ -69,25 +64,20 @@ class CsvSink:
             )
         else:
             self.writer.writerows(_with_reals(batch))
-        self._flush_pending()
-
-    def _flush_pending(self) -> None:
-        # Invalid UTF-8 read from the database is back to its bytes (surrogateescape).
-        self.buffered.write("".join(self.pending).encode("utf-8", "surrogateescape"))
-        self.pending.clear()
 
     def tell(self) -> int:
         """Bytes of the file so far: with gzip, compressed bytes (the compressor keeps some)."""
-        if self.gz is not None:
-            self.buffered.flush()  # into the compressor, which keeps some
-        return self.raw.tell()  # a buffered file's position counts what it holds
+        self.out.flush()
+        if self.gz is None:
+            return self.raw.tell()
+        self.buffered.flush()
+        return self.raw.tell()
 
     def close(self) -> None:
         try:
-            self.buffered.flush()
+            self.out.close()  # closes the gzip stream (its trailer), not the file
         finally:
             if self.gz is not None:
-                self.buffered.close()  # and the gzip stream under it (its trailer), not the file
                 self.gz.close()
             self.raw.close()
 
@@ -110,13 +100,6 @@ class CsvSink:
             return value  # int, None
 
         return cell
-
-
-class _Collector:
-    """What csv.writer needs of a file: a `write` method (here `list.append`)."""
-
-    def __init__(self, write: Callable[[str], Any]) -> None:
-        self.write = write
 
 
 def _with_reals(batch: list[Any]) -> list[Any]:
