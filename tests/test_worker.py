@@ -6,6 +6,7 @@ Messages are pushed straight onto the queue, as any producer following docs/prot
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from pathlib import Path
 
@@ -147,3 +148,38 @@ def test_progress_is_visible_while_a_long_report_runs(
     assert redis_client.hget(key, "linhas") == str(SLOW_ROWS)
     partial = {n for n in seen if 0 < n < SLOW_ROWS}
     assert len(partial) >= 2, f"progress seen while running: {sorted(seen)[:10]}"
+
+
+@pytest.mark.parametrize("kind", WORKER_KINDS)
+def test_invalid_utf8_mid_report_keeps_every_row_and_every_byte(
+    kind: str,
+    worker_env: WorkerEnv,
+    start_worker: StartWorker,
+    redis_client: redis.Redis,
+    tmp_path: Path,
+) -> None:
+    """Invalid UTF-8 inside a batch, and again after it, costs no row and changes no byte: the
+    Python worker switches decoders at the first bad value and goes on from that very row."""
+    values = [f"ação {i}".encode() for i in range(1, 2501)]
+    values[1499] = b"meio \xff\xfe do lote, " + bytes([0xC3])  # row 1,500: inside the 2nd batch
+    values[2199] = b'depois "\x80" da troca'  # row 2,200: after the switch
+    db = tmp_path / "utf8.db"
+    with sqlite3.connect(db) as con:
+        con.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)")
+        con.executemany("INSERT INTO t (v) VALUES (CAST(? AS TEXT))", [(raw,) for raw in values])
+    con.close()
+    catalog = tmp_path / "catalog"
+    catalog.mkdir()
+    (catalog / "BYTES.sql").write_text("SELECT id, v FROM t ORDER BY id;\n")
+    worker_env.db_path, worker_env.catalog_dir = db, catalog
+    start_worker(kind, worker_env)
+    task = push(redis_client, worker_env.queue, "BYTES", {})
+    final = wait_final(redis_client, worker_env, task.task_id)
+    assert final["status"] == "concluido", final
+    expected = b"id,v\r\n" + b"".join(
+        b"%d,%s\r\n"
+        % (i, b'"' + raw.replace(b'"', b'""') + b'"' if b"," in raw or b'"' in raw else raw)
+        for i, raw in enumerate(values, 1)
+    )
+    assert (worker_env.export_dir / task.file).read_bytes() == expected
+    assert final["linhas"] == "2500"
