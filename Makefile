@@ -44,7 +44,7 @@ venv: $(RUN_STAMP)
 venv-test: $(TEST_STAMP)
 
 worker-c: sysdeps-test
-	$(MAKE) -C app all
+	$(MAKE) -C app -j2 all
 
 # app/protocol.h is generated from relatorios/protocol.py (committed; a test fails when stale).
 protocol-header: venv
@@ -75,8 +75,11 @@ lint: venv-test
 typecheck: venv-test
 	$(BIN)/mypy
 
+# Two processes (pytest-xdist); loadgroup keeps each xdist_group on one of them (tests/conftest.py
+# groups the PostgreSQL tests, and each module whose fixtures are module-scoped).
+PYTEST_WORKERS ?= 2
 pytest: venv-test worker-c
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup
 
 check: lint typecheck
 
