@@ -75,11 +75,12 @@ lint: venv-test
 typecheck: venv-test
 	$(BIN)/mypy
 
-# Two processes (pytest-xdist); loadgroup keeps each xdist_group on one of them (tests/conftest.py
-# groups the PostgreSQL tests, and each module whose fixtures are module-scoped).
-PYTEST_WORKERS ?= 2
+# PYTEST_ARGS="-n 2 --dist loadgroup" runs the suite on two processes (pytest-xdist; conftest.py
+# keeps the PostgreSQL tests, and each module with module-scoped fixtures, on one of them). Not the
+# default yet: it has not passed three full runs in a row (the testspeed branch's report).
+PYTEST_ARGS ?=
 pytest: venv-test worker-c
-	$(BIN)/pytest -n $(PYTEST_WORKERS) --dist loadgroup
+	$(BIN)/pytest $(PYTEST_ARGS)
 
 check: lint typecheck
 
