@@ -3,6 +3,7 @@ loaded with the same data, real worker processes."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import socket
@@ -27,6 +28,24 @@ REPO = Path(__file__).resolve().parent.parent
 C_WORKER = REPO / "app" / "build" / "worker"
 C_WORKER_ASAN = REPO / "app" / "build" / "worker-asan"
 WORKER_KINDS = ("python", "c")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """pytest-xdist (`--dist loadgroup`, see pyproject.toml) sends the tests of one group to one
+    process. Every test that needs PostgreSQL goes to one group, so that only one private
+    PostgreSQL is started and loaded; a test that uses a module-scoped fixture (a fleet of
+    workers, Chromium) goes with the rest of its module, so that the fixture starts once."""
+    for item in items:
+        if item.get_closest_marker("xdist_group"):
+            continue
+        names = set(getattr(item, "fixturenames", ()))
+        if names & {"pg_db", "pg_server"}:
+            item.add_marker(pytest.mark.xdist_group("postgresql"))
+            continue
+        info = getattr(item, "_fixtureinfo", None)
+        defs = getattr(info, "name2fixturedefs", {})
+        if any(d and d[-1].scope == "module" for n, d in defs.items() if n in names):
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
 
 
 def free_port() -> int:
@@ -163,8 +182,13 @@ def pg_db(pg_server: postgres_server.PrivatePostgres) -> PgDatabase:
 
 @pytest.fixture(scope="session")
 def c_worker_bins() -> dict[str, Path]:
-    """Build the C worker (release and ASan+UBSan builds) once per session."""
-    subprocess.run(["make", "-C", str(REPO / "app"), "all"], check=True)
+    """Build the C worker (release and ASan+UBSan builds) once per session. `make test` has built
+    them already (then make only checks); a file lock keeps the pytest-xdist processes from
+    running two makes over the same build folder at once."""
+    (REPO / "app" / "build").mkdir(exist_ok=True)
+    with (REPO / "app" / "build" / ".make.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        subprocess.run(["make", "-s", "-C", str(REPO / "app"), "all"], check=True)
     return {"c": C_WORKER, "c-asan": C_WORKER_ASAN}
 
 

@@ -33,6 +33,9 @@ def run(
     environ = env.environ()
     environ.pop("RELATORIOS_CHAVE", None)
     environ["RELATORIOS_API"] = api if isinstance(api, str) else api.url
+    # Tables as wide as a usual terminal whatever runs pytest (rich reads COLUMNS; under
+    # pytest-xdist it otherwise guessed a width that cut the report's name).
+    environ["COLUMNS"] = "200"
     if key or not isinstance(api, str):
         environ["RELATORIOS_CHAVE"] = key or api.key  # type: ignore[union-attr]
     return subprocess.run(
