@@ -30,8 +30,14 @@ from relatorios.api import FACTORY as API_FACTORY
 from relatorios.apikeys import create_key
 from relatorios.protocol import Keys
 
-# Application factories, both run as `uvicorn --factory` (as `relatorios api` runs the API).
-APPS = {"relatorios API": API_FACTORY, "bare FastAPI (ceiling)": "bench.bare_api:create_app"}
+# Application factories and uvicorn processes, all run as `uvicorn --factory` (as `relatorios
+# api` runs the API; API_WORKERS=2 is `--workers 2`).
+APPS = {
+    "relatorios API": (API_FACTORY, 1),
+    "relatorios API, API_WORKERS=2": (API_FACTORY, 2),
+    "bare FastAPI + one MULTI (floor)": ("bench.bare_api:create_floor_app", 1),
+    "bare FastAPI (ceiling)": ("bench.bare_api:create_app", 1),
+}
 BODY = {
     "tipo_relatorio": "GASTOS_POR_DEPARTAMENTO",
     "parametros": {"departamento": "Engenharia de Software"},
@@ -68,8 +74,9 @@ def run(plan: Plan, redis_url: str) -> list[Measurement]:
             env["EXPORT_DIR"] = str(work / "export")
             # One API key for all the clients, with quotas that do not refuse the load.
             env.update(COTA_REQUISICOES_POR_MIN="100000000", COTA_TAREFAS_ATIVAS="100000000")
+            env["MAX_FILA"] = "100000000"  # nobody consumes: the default 10,000 would 503
             _arm(script, redis_url, queue)
-            with _server(APPS[name], env, work) as url:
+            with _server(*APPS[name], env, work) as url:
                 _wrk(url, script, plan.ingest_clients, WARMUP_S)
                 _flush_queue(redis_url, queue)
                 _arm(script, redis_url, queue)  # the flush took the key too
@@ -128,9 +135,10 @@ class _server:
     """One uvicorn process serving `app` on a free loopback port, with the options of `make run`
     except the access log (off for both contenders: 1 line per request would dominate)."""
 
-    def __init__(self, app: str, env: dict[str, str], work: Path) -> None:
+    def __init__(self, app: str, workers: int, env: dict[str, str], work: Path) -> None:
         self.port = _free_port()
         argv = [sys.executable, "-m", "uvicorn", "--factory", app, "--host", "127.0.0.1"]
+        argv += ["--workers", str(workers)]
         argv += ["--port", str(self.port), "--no-access-log", "--log-level", "warning"]
         self.log = open(work / "uvicorn.log", "ab")  # noqa: SIM115
         self.proc = subprocess.Popen(argv, env=env, stdout=self.log, stderr=subprocess.STDOUT)

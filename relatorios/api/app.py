@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 
 import redis.asyncio as aioredis
 from fastapi import FastAPI
+from fastapi.telemetry import TelemetryConfig
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from relatorios import __version__
@@ -45,6 +46,10 @@ from relatorios.webhooks import Allowlist
 log = logging.getLogger("relatorios.api")
 SWEEP_EVERY_S = 60
 REDIS_CONNECTIONS = 100
+# FastAPI's native OpenTelemetry asks the global providers (and the environment) on every
+# request whether anyone listens: 7% of an order's time under load (docs/profiling.md), for
+# providers this project never configures. Metrics are /metrics (Prometheus), logs are JSON.
+NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
 
 DESCRIPTION = """
 Gerador de relatórios assíncrono: `POST /gerar-relatorio` valida o pedido, enfileira a tarefa no
@@ -61,7 +66,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     reports = for_source(load_catalog(settings.catalog_dir), settings.source)
     departments = departments_of(settings)
     app = FastAPI(
-        title="relatorios", version=__version__, description=DESCRIPTION, lifespan=lifespan
+        title="relatorios",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        telemetry=NO_TELEMETRY,
     )
     app.state.settings = settings
     app.state.catalog = [ReportInfo.of(r, departments) for r in reports.values()]

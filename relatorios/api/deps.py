@@ -60,12 +60,17 @@ UNAUTHORIZED = {"WWW-Authenticate": "Bearer"}
 
 
 async def get_key(
-    store: StoreDep,
-    settings: SettingsDep,
+    request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> ApiKey:
     """The caller's API key, or 401. Also charges the key's requests per minute (429 when
-    spent: one key's flood never takes another key's turn)."""
+    spent: one key's flood never takes another key's turn).
+
+    The store and the settings come from `app.state` directly, not as sub-dependencies: FastAPI
+    walks every sub-dependency of every request's tree (cache keys, scopes), and this one is in
+    every route's tree (docs/profiling.md)."""
+    store: TaskStore = request.app.state.store
+    settings: Settings = request.app.state.settings
     if credentials is None:
         raise HTTPException(
             401,

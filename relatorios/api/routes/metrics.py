@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import (
@@ -186,6 +186,7 @@ def _le(bound: float) -> str:
     responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "formato texto"}},
 )
 async def metrics(
+    request: Request,
     store: StoreDep,
     settings: SettingsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
@@ -193,7 +194,7 @@ async def metrics(
     """An admin key, or METRICS_TOKEN (for Prometheus: `authorization: credentials: …`)."""
     token = credentials.credentials if credentials else ""
     if not (settings.metrics_token and hmac.compare_digest(token, settings.metrics_token)):
-        await get_admin(await get_key(store, settings, credentials))
+        await get_admin(await get_key(request, credentials))
     snapshot = await take_snapshot(store)
     registry = CollectorRegistry(auto_describe=False)
     registry.register(SnapshotCollector(snapshot))
