@@ -69,8 +69,7 @@ async def get_key(
     The store and the settings come from `app.state` directly, not as sub-dependencies: FastAPI
     walks every sub-dependency of every request's tree (cache keys, scopes), and this one is in
     every route's tree (docs/profiling.md)."""
-    store: TaskStore = request.app.state.store
-    settings: Settings = request.app.state.settings
+    store, settings = await get_store(request), await get_app_settings(request)
     if credentials is None:
         raise HTTPException(
             401,

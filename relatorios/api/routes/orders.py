@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Request, Response
 
-from relatorios.api.deps import KeyDep
+from relatorios.api.deps import KeyDep, get_app_settings, get_store
 from relatorios.api.errors import checked_url
 from relatorios.api.requests import EXAMPLES
 from relatorios.api.responses import UNAVAILABLE, Accepted, Problem
@@ -58,10 +58,8 @@ def router(body_type: Any) -> APIRouter:
     ) -> Accepted:
         # The store and the settings from app.state, not StoreDep/SettingsDep: two fewer
         # dependencies for FastAPI to walk on the hottest route (docs/profiling.md).
-        state = request.app.state
-        return await order(
-            request, response, state.store, state.settings, key, pedido, idempotency_key
-        )
+        store, settings = await get_store(request), await get_app_settings(request)
+        return await order(request, response, store, settings, key, pedido, idempotency_key)
 
     return orders
 
